@@ -1,0 +1,1 @@
+"""One module per benchmark posterior: ``KIND`` and ``make(data) -> (model, args, kwargs)``."""
