@@ -1,0 +1,131 @@
+"""The spiking network as data: decoders, base rate, window, membrane potentials, weights.
+
+    u_j(x) = 1/2 d_j . grad log p(x)   (ON neuron j; the OFF neuron gets -u_j)
+    W = -1/2 D^T H D,   H = -Hessian of log p   (recurrent weights of the linearised network)
+
+A population of P ON/OFF neuron pairs encodes the latent state x in R^d (NumPyro's
+unconstrained space). Pair j has decoder d_j (column j of the d x P matrix D): a spike of ON_j
+moves the decoded state by +d_j, a spike of OFF_j by -d_j. Time is biological: rates in Hz,
+windows in milliseconds; ``a = base_rate_hz * window_ms / 1000`` is the expected number of
+spikes of one neuron in one window at zero membrane potential.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class Network(NamedTuple):
+    """A Poisson spiking network (all fields are arrays or floats, so it is a pytree).
+
+    decoders: (d, P) output synapses D; D D^T = h / (2a) * Sigma, Sigma the learned covariance.
+    base_rate_hz: firing rate lam0 of a neuron at zero membrane potential.
+    window_ms: duration T of one transition (one window of spikes).
+    max_potential: membrane potentials saturate at +-max_potential (any value keeps the chain
+        exact, since the ON and OFF rates still multiply to lam0^2).
+    """
+
+    decoders: jax.Array
+    base_rate_hz: float
+    window_ms: float
+    max_potential: float
+
+    @property
+    def expected_spikes(self):
+        """a = lam0 * T: expected spikes of one neuron per window at zero potential."""
+        return self.base_rate_hz * self.window_ms / 1000.0
+
+    @property
+    def num_pairs(self) -> int:
+        return self.decoders.shape[-1]
+
+
+def expected_spikes(base_rate_hz, window_ms):
+    """a = lam0 [Hz] * T [ms] / 1000."""
+    return base_rate_hz * window_ms / 1000.0
+
+
+def membrane_potential(decoders, grad_log_density, max_potential):
+    """u = clip(1/2 D^T g, -u_max, u_max): the ON neurons' input (OFF neurons get -u)."""
+    return jnp.clip(0.5 * (grad_log_density @ decoders), -max_potential, max_potential)
+
+
+def firing_rates_hz(network: Network, membrane_potential):
+    """ON and OFF rates lam0 * exp(+-u) in Hz, each of shape (..., P)."""
+    return (
+        network.base_rate_hz * jnp.exp(membrane_potential),
+        network.base_rate_hz * jnp.exp(-membrane_potential),
+    )
+
+
+def tight_frame(dim: int, num_pairs: int, seed: int = 0):
+    """A d x P matrix F with F F^T = I (identity when P = d): directions of an overcomplete code.
+
+    Rows of a random P x P orthogonal matrix: every direction is covered equally, so the
+    population's preconditioner D D^T stays the learned covariance, however many pairs.
+    """
+    if num_pairs < dim:
+        raise ValueError(f"num_pairs={num_pairs} must be at least the dimension {dim}")
+    if num_pairs == dim:
+        return np.eye(dim)
+    gaussian = np.random.default_rng(seed).normal(size=(num_pairs, num_pairs))
+    orthogonal, _ = np.linalg.qr(gaussian)
+    return orthogonal[:dim, :]
+
+
+def decoder_scale(step_size, expected_spikes):
+    """delta = sqrt(h / (2a)): the jump per spike that gives a Langevin step h (MALA units)."""
+    return jnp.sqrt(step_size / (2.0 * expected_spikes))
+
+
+def decoders(covariance_sqrt, step_size, expected_spikes, frame=None):
+    """D = delta * L F with L L^T = Sigma: decoders of a network with Langevin step h."""
+    basis = jnp.diag(covariance_sqrt) if jnp.ndim(covariance_sqrt) == 1 else covariance_sqrt
+    if frame is not None:
+        basis = basis @ jnp.asarray(frame, dtype=basis.dtype)
+    return decoder_scale(step_size, expected_spikes) * basis
+
+
+def recurrent_weights(decoders, hessian_neg_log_density):
+    """W = -1/2 D^T H D: for a Gaussian posterior u = W n + b, n the net spike counts."""
+    return -0.5 * decoders.T @ hessian_neg_log_density @ decoders
+
+
+def hessian_of_potential(potential_fn, position):
+    """H = Hessian of -log p at ``position`` (flat), by forward-over-reverse autodiff."""
+    return jax.hessian(potential_fn)(position)
+
+
+def save(path, network: Network, step_size=None, inverse_mass_matrix=None, **extra):
+    """Save a network (decoders, rates, window, and the adapted step size / covariance) to .npz."""
+    arrays = {
+        "decoders": np.asarray(network.decoders),
+        "base_rate_hz": np.asarray(network.base_rate_hz),
+        "window_ms": np.asarray(network.window_ms),
+        "max_potential": np.asarray(network.max_potential),
+    }
+    if step_size is not None:
+        arrays["step_size"] = np.asarray(step_size)
+    if inverse_mass_matrix is not None:
+        arrays["inverse_mass_matrix"] = np.asarray(inverse_mass_matrix)
+    arrays["extra_json"] = np.asarray(json.dumps(extra))
+    np.savez(path, **arrays)
+
+
+def load(path):
+    """Load what :func:`save` wrote: (Network, dict of the other saved fields)."""
+    with np.load(path) as data:
+        network = Network(
+            jnp.asarray(data["decoders"]),
+            float(data["base_rate_hz"]),
+            float(data["window_ms"]),
+            float(data["max_potential"]),
+        )
+        rest = {k: jnp.asarray(data[k]) for k in ("step_size", "inverse_mass_matrix") if k in data}
+        rest.update(json.loads(str(data["extra_json"])) if "extra_json" in data else {})
+    return network, rest

@@ -1,0 +1,106 @@
+"""Checks of user input that name the problem and the way out."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+
+
+class ModelError(ValueError):
+    """The model (or potential function) cannot be sampled by a spiking network as given."""
+
+
+def check_positive(name: str, value, allow_none: bool = False, allow_zero: bool = False):
+    """A finite number > 0 (or >= 0 with ``allow_zero``); names the setting when it is not."""
+    if value is None and allow_none:
+        return
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    ok = number >= 0 if allow_zero else number > 0
+    if not (math.isfinite(number) and ok):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
+
+
+def check_probability(name: str, value):
+    """A number strictly between 0 and 1."""
+    if not (isinstance(value, int | float | np.floating) and 0.0 < float(value) < 1.0):
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}")
+
+
+def check_dtype(tree, what: str):
+    """Refuse float16/bfloat16 inputs: membrane potentials and cosh terms overflow there."""
+    for leaf in jax.tree.leaves(tree):
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is not None and np.dtype(dtype).itemsize < 4 and np.issubdtype(dtype, np.floating):
+            raise TypeError(
+                f"{what} has dtype {dtype}; the spiking kernel computes in float32 or float64 "
+                "(exp and cosh of membrane potentials overflow in 16-bit floats). Cast the "
+                "inputs with .astype(jnp.float32)."
+            )
+
+
+def check_model_sites(model, model_args, model_kwargs):
+    """Trace the model once: refuse discrete latent sites and models with no latent site."""
+    from numpyro import handlers
+
+    with handlers.block():
+        trace = handlers.trace(handlers.seed(model, 0)).get_trace(*model_args, **model_kwargs)
+    latent = []
+    for name, site in trace.items():
+        if site["type"] != "sample" or site["is_observed"]:
+            continue
+        if site["infer"].get("enumerate") == "parallel":
+            raise ModelError(
+                f"latent site {name!r} is marked for enumeration; the spiking kernel samples "
+                "continuous sites only. Marginalise it out in the model (logsumexp over its "
+                "values with numpyro.factor) or use NumPyro's NUTS with enumeration."
+            )
+        if site["fn"].support.is_discrete:
+            raise ModelError(
+                f"latent site {name!r} is discrete ({type(site['fn']).__name__}); the spiking "
+                "network moves through a continuous space. Marginalise it out in the model "
+                "(sum over its values with logsumexp and numpyro.factor), or sample it with "
+                "numpyro.infer.DiscreteHMCGibbs / MixedHMC instead."
+            )
+        latent.append(name)
+    if not latent:
+        raise ModelError(
+            "the model has no latent sample sites (every site is observed or deterministic), "
+            "so there is nothing to sample. Use numpyro.infer.Predictive to draw from it, or "
+            "add a numpyro.sample site without obs=."
+        )
+    return trace
+
+
+def check_init_params(init_params, potential_fn):
+    """Evaluate a raw potential at ``init_params``: shapes must fit and the value be finite."""
+    import jax.numpy as jnp
+
+    if init_params is None:
+        raise ModelError(
+            "a potential_fn needs init_params: pass MCMC.run(key, init_params=...) with a "
+            "starting point of the shape potential_fn expects (one per chain, stacked on a "
+            "leading axis, for several chains)."
+        )
+    check_dtype(init_params, "init_params")
+    try:
+        value = potential_fn(init_params)
+    except (TypeError, ValueError) as error:
+        shapes = jax.tree.map(jnp.shape, init_params)
+        raise ModelError(
+            f"potential_fn fails at init_params of shapes {shapes}: {error}. Check that "
+            "init_params has the structure and shapes potential_fn expects (for several "
+            "chains, a leading axis of length num_chains)."
+        ) from error
+    if jnp.shape(value) != ():
+        raise ModelError(
+            f"potential_fn returned shape {jnp.shape(value)} at init_params; it must return "
+            "a scalar (the negative log density). For several chains give init_params a "
+            "leading axis of length num_chains."
+        )
+    return value
