@@ -389,4 +389,3 @@ class SpikingKernel(MCMCKernel):
         state["_sample_fn"] = None
         state["_wa_update"] = None
         return state
-

@@ -88,6 +88,8 @@ def compare(
         sd_ratio = sd / ref["sd"]
         passed = bool(np.isfinite(z) and abs(z) <= z_max and abs(sd_ratio - 1.0) <= sd_tol)
         params.append(
-            ParamCheck(name, mean, ref["mean"], mcse, float(z), sd, ref["sd"], sd_ratio, ess, passed)
+            ParamCheck(
+                name, mean, ref["mean"], mcse, float(z), sd, ref["sd"], sd_ratio, ess, passed
+            )
         )
     return CheckResult(params)

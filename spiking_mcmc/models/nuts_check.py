@@ -26,7 +26,9 @@ def run_nuts_check(name: str, seed: int = 0):
     posterior = load(name)
     settings = nuts_settings(name)
     kernel_options = {
-        k: settings[k] for k in ("target_accept_prob", "max_tree_depth", "dense_mass") if k in settings
+        k: settings[k]
+        for k in ("target_accept_prob", "max_tree_depth", "dense_mass")
+        if k in settings
     }
     mcmc = MCMC(
         NUTS(posterior.model, **kernel_options),
@@ -36,6 +38,8 @@ def run_nuts_check(name: str, seed: int = 0):
         chain_method="sequential",
         progress_bar=False,
     )
-    mcmc.run(jax.random.PRNGKey(seed), *posterior.args, extra_fields=("diverging",), **posterior.kwargs)
+    mcmc.run(
+        jax.random.PRNGKey(seed), *posterior.args, extra_fields=("diverging",), **posterior.kwargs
+    )
     samples = mcmc.get_samples(group_by_chain=True)
     return posterior, compare(posterior.stan_draws(samples), posterior.reference), mcmc

@@ -17,9 +17,10 @@ import functools
 import importlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
