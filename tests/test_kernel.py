@@ -189,3 +189,22 @@ def test_overcomplete_population_is_exact_and_has_more_neurons():
         {f"x[{i + 1}]": x[..., i] for i in range(3)}, gaussian_reference(mean, cov)
     )
     assert result.passed, result.table()
+
+
+def test_arviz_imported_before_numpyro_still_converts_plate_models():
+    """arviz_base's lazy numpyro import once broke az.from_numpyro on models with plates."""
+    import subprocess
+    import sys
+
+    code = (
+        "import arviz as az, jax\n"
+        "from numpyro.infer import MCMC\n"
+        "from spiking_mcmc import SpikingKernel, models\n"
+        "p = models.load('eight_schools-eight_schools_noncentered')\n"
+        "m = MCMC(SpikingKernel(p.model), num_warmup=5, num_samples=5, progress_bar=False)\n"
+        "m.run(jax.random.PRNGKey(0), *p.args, **p.kwargs)\n"
+        "print(az.from_numpyro(m)['posterior']['theta'].shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "(1, 5, 8)" in out.stdout

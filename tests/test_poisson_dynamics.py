@@ -29,7 +29,8 @@ def brute_force_log_alpha(log_density, x, k, decoders, a, max_u):
     def log_q(point, counts):
         u = np.asarray(net.membrane_potential(decoders, grad(point), max_u))
         return sum(
-            skellam_log_pmf(kj, a * np.exp(uj), a * np.exp(-uj)) for kj, uj in zip(counts, u)
+            skellam_log_pmf(kj, a * np.exp(uj), a * np.exp(-uj))
+            for kj, uj in zip(counts, u, strict=True)
         )
 
     return float(log_density(x_new) - log_density(x) + log_q(x_new, -k) - log_q(x, k))
