@@ -1,0 +1,226 @@
+"""Spike recording on request: run a dynamics for N windows and keep every window's spikes.
+
+    (x_t, counts_t) = transition(key_t, x_{t-1}),  t = 1..N     (lax.scan over ``transition``)
+    Poisson network: given n spikes of a neuron in a window [t0, t0 + T), their times are
+    n i.i.d. U(t0, t0 + T)   (a Poisson process with a rate constant over the window)
+
+The sampler itself never stores spikes (a transition reports its counts and forgets them).
+:func:`record` re-runs the same pure ``transition`` of any dynamics module from a
+:class:`~spiking_mcmc.dynamics.base.PositionState` and returns the per-window ON/OFF counts
+(N, 2, P), the accepted flags and the decoded positions; :func:`spike_times` turns the counts
+into spike times in biological milliseconds with neuron index j for ON_j and P + j for OFF_j.
+
+For the Poisson network the membrane potential is fixed within a window (it is set by the
+gradient at the window's start), so uniform times are exact draws of the spike times given the
+counts. For other dynamics (integrate-and-fire kicks, the LIF network) the counts are exact but
+uniform times are only a within-window approximation of when the spikes happened.
+
+Memory: spike times take 12 bytes a spike (float64 time + int32 neuron); both functions refuse,
+with a ValueError that says how many spikes the recording would hold, recordings above
+``max_spikes`` (default 5 million).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from spiking_mcmc.dynamics.base import PositionState
+
+MAX_SPIKES = 5_000_000
+
+
+class Recording(NamedTuple):
+    """N windows of a network: what each window emitted and where the chain was after it.
+
+    spike_counts: (N, 2, P) ON (row 0) and OFF (row 1) spike counts of each window.
+    is_accepted: (N,) whether the window's proposal was accepted (always True without MH).
+    accept_prob: (N,) acceptance probability of each window.
+    positions: (N, d) decoded state after each window (the chain's draws).
+    start_positions: (N, d) decoded state at the start of each window.
+    window_ms: (N,) biological duration of each window.
+    final_state: the PositionState after the last window (continue from it).
+    """
+
+    spike_counts: np.ndarray
+    is_accepted: np.ndarray
+    accept_prob: np.ndarray
+    positions: np.ndarray
+    start_positions: np.ndarray
+    window_ms: np.ndarray
+    final_state: PositionState
+
+    @property
+    def num_windows(self) -> int:
+        return self.spike_counts.shape[0]
+
+    @property
+    def num_pairs(self) -> int:
+        return self.spike_counts.shape[-1]
+
+    @property
+    def num_spikes(self) -> int:
+        return int(np.sum(self.spike_counts))
+
+    @property
+    def window_starts_ms(self) -> np.ndarray:
+        """Start time of each window in biological ms (the first window starts at 0)."""
+        return np.concatenate([[0.0], np.cumsum(self.window_ms)[:-1]])
+
+    @property
+    def duration_ms(self) -> float:
+        return float(np.sum(self.window_ms))
+
+
+def start_state(logdensity_and_grad, position) -> PositionState:
+    """The PositionState at ``position``: (x, l(x), g(x))."""
+    position = jnp.asarray(position)
+    log_density, grad = logdensity_and_grad(position)
+    return PositionState(position, log_density, grad)
+
+
+def _too_many(num_spikes, max_spikes, what):
+    return ValueError(
+        f"{what} would hold {num_spikes:,} spikes, more than max_spikes={max_spikes:,} "
+        f"(about {12 * num_spikes / 1e6:,.0f} MB of spike times). Record fewer windows, fewer "
+        "neuron pairs or a lower base rate / shorter window, or raise max_spikes."
+    )
+
+
+def expected_num_spikes(params, num_windows: int):
+    """Spikes expected in ``num_windows`` windows at zero membrane potential, or None when the
+    dynamics' parameters do not say (only the Poisson network's do: 2 P a per window)."""
+    network = getattr(params, "network", None)
+    if network is None:
+        return None
+    return float(2 * network.num_pairs * network.expected_spikes * num_windows)
+
+
+@partial(jax.jit, static_argnames=("logdensity_and_grad", "transition", "num_windows"))
+def _scan(key, state, params, logdensity_and_grad, transition, num_windows):
+    def step(carry, key_t):
+        new, info = transition(key_t, carry, logdensity_and_grad, params)
+        out = (
+            info.spike_counts,
+            info.is_accepted,
+            info.accept_prob,
+            new.position,
+            carry.position,
+            info.biological_time_ms,
+        )
+        return new, out
+
+    return lax.scan(step, state, jax.random.split(key, num_windows))
+
+
+def record(
+    key,
+    state: PositionState,
+    logdensity_and_grad,
+    params,
+    num_windows: int,
+    transition=None,
+    max_spikes: int = MAX_SPIKES,
+) -> Recording:
+    """Run ``num_windows`` transitions from ``state`` and keep every window's spikes.
+
+    :param key: jax PRNG key.
+    :param state: where the chain starts (:func:`start_state` makes one from a position).
+    :param logdensity_and_grad: x -> (log p(x), grad log p(x)), e.g. ``jax.value_and_grad``.
+        Pass the same function object on each call to reuse the compiled scan.
+    :param params: the dynamics' Params (e.g. ``poisson.make_params(h, L, settings)``).
+    :param transition: the dynamics' ``transition`` (default: the Poisson network's).
+    :param max_spikes: refuse (ValueError) a recording expected to hold more spikes.
+    """
+    if transition is None:
+        from spiking_mcmc.dynamics import poisson
+
+        transition = poisson.transition
+    if not isinstance(num_windows, int | np.integer) or num_windows < 1:
+        raise ValueError(f"num_windows must be a positive integer, got {num_windows!r}")
+    expected = expected_num_spikes(params, int(num_windows))
+    if expected is not None and expected > max_spikes:
+        raise _too_many(int(expected), max_spikes, f"recording {num_windows:,} windows")
+    final, out = _scan(key, state, params, logdensity_and_grad, transition, int(num_windows))
+    counts, accepted, accept_prob, positions, starts, window_ms = (np.asarray(o) for o in out)
+    total = int(np.sum(counts))
+    if total > max_spikes:
+        raise _too_many(total, max_spikes, f"recording {num_windows:,} windows")
+    return Recording(counts, accepted, accept_prob, positions, starts, window_ms, final)
+
+
+def record_kernel(kernel, state, num_windows: int, key=None, max_spikes: int = MAX_SPIKES):
+    """Record the network a :class:`~spiking_mcmc.SpikingKernel` holds in ``state``.
+
+    ``state`` is one chain's state after ``MCMC.run`` (``mcmc.last_state``; for several
+    chains pick one with ``jax.tree.map(lambda v: v[c], state)``): its position, the decoders
+    that warmup learned (step size and covariance) and the model arguments of the last run.
+    Returns :func:`record`'s Recording; positions are flat in the unconstrained space
+    (``jax.flatten_util.ravel_pytree`` order).
+    """
+    from jax.flatten_util import ravel_pytree
+
+    from spiking_mcmc.adaptation import covariance_sqrt
+
+    if jnp.ndim(state.i) != 0:
+        raise ValueError(
+            "record_kernel needs one chain's state; pick chain c with "
+            "jax.tree.map(lambda v: v[c], state)"
+        )
+    if getattr(kernel, "_last_args", None) is None:
+        raise ValueError("run the kernel (MCMC.run) before recording its network")
+    dynamics = kernel._dynamics
+    logdensity_and_grad = kernel._logdensity_and_grad(kernel._potential(*kernel._last_args))
+    adapt = state.adapt_state
+    params = kernel._make_params(adapt.step_size, covariance_sqrt(adapt.mass_matrix_sqrt_inv))
+    if getattr(state, "tuning", None) is not None and hasattr(dynamics, "tune_params"):
+        params = dynamics.tune_params(params, state.tuning)
+    start = PositionState(
+        ravel_pytree(state.z)[0], -state.potential_energy, -ravel_pytree(state.z_grad)[0]
+    )
+    key = state.rng_key if key is None else key
+    return record(
+        key, start, logdensity_and_grad, params, num_windows, dynamics.transition, max_spikes
+    )
+
+
+def spike_times(
+    spike_counts,
+    window_ms,
+    seed=0,
+    max_spikes: int = MAX_SPIKES,
+):
+    """Spike times (ms) and neuron indices from per-window counts.
+
+        neuron index: j for ON_j, P + j for OFF_j;  times of a window's n spikes ~ U(t0, t0 + T)
+
+    :param spike_counts: (N, 2, P) counts (``Recording.spike_counts``).
+    :param window_ms: window duration, a number or (N,) durations (``Recording.window_ms``).
+    :param seed: numpy seed of the within-window times.
+    :returns: ``(times_ms, neurons)``, float64 and int32 arrays sorted by time.
+    """
+    counts = np.asarray(spike_counts)
+    if counts.ndim != 3 or counts.shape[1] != 2:
+        raise ValueError(f"spike_counts must have shape (N, 2, P), got {counts.shape}")
+    if np.any(counts < 0):
+        raise ValueError("spike_counts must be non-negative")
+    num_windows, _, num_pairs = counts.shape
+    durations = np.broadcast_to(np.asarray(window_ms, dtype=float), (num_windows,))
+    total = int(np.sum(counts, dtype=np.int64))
+    if total > max_spikes:
+        raise _too_many(total, max_spikes, f"{num_windows:,} windows of spike times")
+    flat = counts.reshape(num_windows, 2 * num_pairs)
+    window_index, neuron = np.nonzero(flat)
+    repeats = flat[window_index, neuron]
+    window_index = np.repeat(window_index, repeats)
+    neurons = np.repeat(neuron, repeats).astype(np.int32)
+    starts = np.concatenate([[0.0], np.cumsum(durations)[:-1]])
+    rng = np.random.default_rng(seed)
+    times = starts[window_index] + durations[window_index] * rng.random(total)
+    order = np.argsort(times, kind="stable")
+    return times[order], neurons[order]
