@@ -47,9 +47,13 @@ def check_dtype(tree, what: str):
 def check_model_sites(model, model_args, model_kwargs):
     """Trace the model once: refuse discrete latent sites and models with no latent site."""
     from numpyro import handlers
+    from numpyro.infer.initialization import init_to_uniform
 
+    # values from an init strategy, as NumPyro's own initialisation does: improper priors
+    # (ImproperUniform) cannot be sampled
+    seeded = handlers.substitute(handlers.seed(model, 0), substitute_fn=init_to_uniform)
     with handlers.block():
-        trace = handlers.trace(handlers.seed(model, 0)).get_trace(*model_args, **model_kwargs)
+        trace = handlers.trace(seeded).get_trace(*model_args, **model_kwargs)
     latent = []
     for name, site in trace.items():
         if site["type"] != "sample" or site["is_observed"]:

@@ -130,3 +130,18 @@ def test_num_warmup_zero_skips_adaptation_and_still_samples():
     assert float(mcmc.last_state.adapt_state.step_size) == 1.0
     x = np.asarray(mcmc.get_samples()["x"])
     assert abs(x.mean() - 3.0) < 0.2 and abs(x.std() - 2.0) < 0.2
+
+
+def test_improper_flat_priors_are_accepted():
+    """ImproperUniform sites cannot be sampled; the site check must not try to."""
+    from numpyro.distributions import constraints
+
+    def model(y):
+        mu = numpyro.sample("mu", dist.ImproperUniform(constraints.real, (), ()))
+        sigma = numpyro.sample("sigma", dist.ImproperUniform(constraints.positive, (), ()))
+        numpyro.sample("y", dist.Normal(mu, sigma), obs=y)
+
+    mcmc = mcmc_run(
+        SpikingKernel(model), num_warmup=50, num_samples=50, y=np.array([0.3, 1.2, -0.4])
+    )
+    assert np.all(np.asarray(mcmc.get_samples()["sigma"]) > 0)
