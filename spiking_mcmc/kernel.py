@@ -44,6 +44,7 @@ class SpikingState(NamedTuple):
     biological_time_ms: jax.Array  # duration of the last transition in network time
     adapt_state: HMCAdaptState  # step size, covariance (decoders) and warmup statistics
     rng_key: jax.Array
+    tuning: Any = None  # warmup state of the dynamics' own tuning (hamiltonian: trajectory)
 
 
 FIELDS = (
@@ -186,6 +187,8 @@ class SpikingKernel(MCMCKernel):
             find_heuristic_step_size=self._find_heuristic_step_size,
         )
 
+        init_tuning = getattr(self._dynamics, "init_tuning", None)  # optional warmup hook
+
         def init_one(params, key):
             key, key_adapt = jax.random.split(key)
             position = ravel_pytree(params)[0]
@@ -213,6 +216,7 @@ class SpikingKernel(MCMCKernel):
                 biological_time_ms=jnp.zeros((), position.dtype),
                 adapt_state=adapt_state,
                 rng_key=key,
+                tuning=init_tuning(position, self.settings) if init_tuning else None,
             )
 
         self._check_start(init_params, potential_fn, vectorized)
@@ -353,6 +357,9 @@ class SpikingKernel(MCMCKernel):
         params = self._make_params(
             adapt_state.step_size, covariance_sqrt(adapt_state.mass_matrix_sqrt_inv)
         )
+        tuning = state.tuning
+        if tuning is not None:
+            params = self._dynamics.tune_params(params, tuning)
         position, info = self._dynamics.transition(
             key_transition, position, logdensity_and_grad, params
         )
@@ -362,6 +369,16 @@ class SpikingKernel(MCMCKernel):
                 lambda a: self._wa_update(state.i, info.accept_prob, position, a),
                 lambda a: a,
                 adapt_state,
+            )
+        if tuning is not None and self._num_warmup > 0:
+            next_cov_sqrt = covariance_sqrt(adapt_state.mass_matrix_sqrt_inv)
+            tuning = jax.lax.cond(
+                state.i < self._num_warmup,
+                lambda t: self._dynamics.update_tuning(
+                    t, state.i, self._num_warmup, position, info, next_cov_sqrt
+                ),
+                lambda t: t,
+                tuning,
             )
         i = state.i + 1
         count = jnp.where(i <= self._num_warmup, i, i - self._num_warmup)
@@ -382,6 +399,7 @@ class SpikingKernel(MCMCKernel):
             biological_time_ms=info.biological_time_ms,
             adapt_state=adapt_state,
             rng_key=key,
+            tuning=tuning,
         )
 
     def __getstate__(self):

@@ -6,6 +6,7 @@ import importlib
 
 _MODULES = {
     "poisson": "spiking_mcmc.dynamics.poisson",
+    "hamiltonian": "spiking_mcmc.dynamics.hamiltonian",
     "lif": "spiking_mcmc.dynamics.lif",  # research mode: not exact (DESIGN 1c)
 }
 
