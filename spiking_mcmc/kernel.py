@@ -241,7 +241,15 @@ class SpikingKernel(MCMCKernel):
         params = self._make_params(
             state.adapt_state.step_size, covariance_sqrt(state.adapt_state.mass_matrix_sqrt_inv)
         )
-        network = params.network
+        if hasattr(params, "network"):
+            network = params.network
+        elif hasattr(self._dynamics, "network"):
+            network = self._dynamics.network(params)
+        else:
+            raise NotImplementedError(
+                f"dynamics={self.dynamics_name!r} does not describe its network as decoders "
+                "and rates; get_network supports 'poisson' and 'hamiltonian'"
+            )
         if not hessian:
             return network, None
         potential_fn = self._potential(*self._last_args)

@@ -445,3 +445,23 @@ def test_runs_in_float64():
         assert x.dtype == jnp.float64
         assert mcmc.last_state.tuning.log_length.dtype == jnp.float64
         assert bool(jnp.all(jnp.isfinite(x)))
+
+
+def test_network_of_the_if_dynamics_is_inspectable(tmp_path):
+    """get_network works for the IF network too; a saved network restarts a kernel."""
+    from spiking_mcmc import SpikingKernel
+
+    def model():
+        numpyro.sample("x", dist.MultivariateNormal(0.0, jnp.array([[1.0, 0.5], [0.5, 2.0]])))
+
+    kernel = SpikingKernel(model, dynamics="hamiltonian", dense_mass=True)
+    mcmc = MCMC(kernel, num_warmup=200, num_samples=10, progress_bar=False)
+    mcmc.run(jax.random.PRNGKey(0))
+    network, weights = kernel.get_network(mcmc.last_state)
+    assert network.decoders.shape == (2, 2) and network.base_rate_hz == 0.0
+    precision = jnp.linalg.inv(jnp.array([[1.0, 0.5], [0.5, 2.0]]))
+    expected = -0.5 * network.decoders.T @ precision @ network.decoders
+    assert jnp.allclose(weights, expected, rtol=1e-4, atol=1e-6)
+    kernel.save_network(tmp_path / "if.npz", mcmc.last_state)
+    again = SpikingKernel.from_saved(tmp_path / "if.npz", model=model, dense_mass=True)
+    assert again.dynamics_name == "hamiltonian"

@@ -70,6 +70,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from spiking_mcmc import network as net
 from spiking_mcmc.dynamics.base import (
     PositionState,
     is_finite_state,
@@ -465,3 +466,13 @@ def update_tuning(
         center=center,
         learning_rate=tuning.learning_rate,
     )
+
+
+def network(params: Params) -> net.Network:
+    """The IF network as data: decoders D = q L (a spike moves momentum by q along column j of
+    L in whitened units), no escape rate (base_rate_hz = 0: deterministic integrate-and-fire),
+    one leapfrog step as the window, and membranes bounded by q / 2."""
+    cov_sqrt = params.covariance_sqrt
+    basis = jnp.diag(cov_sqrt) if jnp.ndim(cov_sqrt) == 1 else cov_sqrt
+    quantum = params.spike_quantum * params.step_size
+    return net.Network(quantum * basis, 0.0, params.step_ms, 0.5 * quantum)
