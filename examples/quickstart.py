@@ -46,11 +46,10 @@ for name, kernel, draws in [
         (name, min_ess, min_ess / grads, seconds, check.max_abs_z, check.max_sd_error, spikes)
     )
 
-print(f"eight schools (non-centred), 4 chains; wall time includes compilation")
-print(
-    f"{'method':<20}{'min ESS':>9}{'ESS/grad':>10}{'time s':>8}{'max|z|':>8}{'max|sd-1|':>10}{'spikes/ESS':>11}"
-)
+print("eight schools (non-centred), 4 chains; wall time includes compilation")
+header = ("method", "min ESS", "ESS/grad", "time s", "max|z|", "max|sd-1|", "spikes/ESS")
+print(f"{header[0]:<20}" + "".join(f"{h:>11}" for h in header[1:]))
 for name, ess, per_grad, seconds, z, sd, spikes in rows:
     print(
-        f"{name:<20}{ess:>9.0f}{per_grad:>10.4f}{seconds:>8.1f}{z:>8.2f}{sd:>10.3f}{spikes:>11.1f}"
+        f"{name:<20}{ess:>11.0f}{per_grad:>11.4f}{seconds:>11.1f}{z:>11.2f}{sd:>11.3f}{spikes:>11.1f}"
     )
