@@ -66,9 +66,12 @@ class SpikingKernel(MCMCKernel):
         the unconstrained space by NumPyro's transforms, as for NUTS).
     :param potential_fn: alternatively, the negative log density of a pytree of parameters
         (then ``MCMC.run(..., init_params=...)`` is required).
-    :param dynamics: ``"poisson"`` (exact Poisson network, Langevin family; DESIGN 1a).
+    :param dynamics: ``"poisson"`` (exact Poisson network, Langevin family; DESIGN 1a),
+        ``"hamiltonian"`` (exact integrate-and-fire Hamiltonian network; DESIGN 1b) or
+        ``"lif"`` (biophysical leaky integrate-and-fire network, NOT exact; DESIGN 1c).
         ``spiking_mcmc.dynamics.registry.names()`` lists what is available.
-    :param step_size: initial step size h in MALA units (h = 2 a |d|^2 for the Poisson network).
+    :param step_size: initial step size: h in MALA units for ``"poisson"`` (h = 2 a |d|^2),
+        the leapfrog step in whitened units for ``"hamiltonian"``; ignored by ``"lif"``.
     :param adapt_step_size: tune h by dual averaging during warmup.
     :param adapt_mass_matrix: learn the posterior covariance (the decoders) during warmup.
     :param dense_mass: learn a dense covariance (correlated decoders) instead of a diagonal one.
@@ -76,8 +79,9 @@ class SpikingKernel(MCMCKernel):
     :param target_accept_prob: acceptance rate that dual averaging aims at (default per dynamics).
     :param find_heuristic_step_size: search a reasonable h at the start of each warmup window.
     :param init_strategy: NumPyro initialisation strategy (default ``init_to_uniform``).
-    :param dynamics_options: settings of the dynamics (for ``"poisson"``: ``base_rate_hz``,
-        ``window_ms``, ``max_potential``, ``jitter``, ``num_pairs``).
+    :param dynamics_options: settings of the dynamics, its module's ``DEFAULTS`` (for
+        ``"poisson"``: ``base_rate_hz``, ``window_ms``, ``max_potential``, ``jitter``,
+        ``num_pairs``; for ``"hamiltonian"``: ``spike_quantum``, ``trajectory_length``, ...).
     """
 
     def __init__(
@@ -181,7 +185,10 @@ class SpikingKernel(MCMCKernel):
             make_params,
             logdensity_and_grad,
             self._target_accept_prob,
-            adapt_step_size=self._adapt_step_size and adapt,
+            # a network without a Metropolis step (lif) has no acceptance rate to tune toward
+            adapt_step_size=self._adapt_step_size
+            and adapt
+            and getattr(self._dynamics, "EXACT", True),
             adapt_mass_matrix=self._adapt_mass_matrix and adapt,
             dense_mass=self._dense_mass,
             find_heuristic_step_size=self._find_heuristic_step_size,
