@@ -36,7 +36,7 @@ def model():
 def main(folder, num_windows=20_000):
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    kernel = SpikingKernel(model, dense_mass=False, target_accept_prob=0.9)
+    kernel = SpikingKernel(model, dynamics="poisson", dense_mass=False, target_accept_prob=0.9)
     mcmc = MCMC(kernel, num_warmup=1000, num_samples=10, progress_bar=False)
     mcmc.run(jax.random.PRNGKey(0))
     state = mcmc.last_state

@@ -29,7 +29,7 @@ def model():
 def main(folder):
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    kernel = SpikingKernel(model, dense_mass=True, num_pairs=10)  # 10 neurons per dimension
+    kernel = SpikingKernel(model, dynamics="poisson", dense_mass=True, num_pairs=10)  # 10 per dim
     mcmc = MCMC(kernel, num_warmup=1000, num_samples=10, progress_bar=False)
     mcmc.run(jax.random.PRNGKey(0))
     rec = recording.record_kernel(kernel, mcmc.last_state, 2000, key=jax.random.PRNGKey(1))

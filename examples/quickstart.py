@@ -15,7 +15,11 @@ from spiking_mcmc import SpikingKernel, models
 posterior = models.load("eight_schools-eight_schools_noncentered")
 rows = []
 for name, kernel, draws in [
-    ("spiking (poisson)", SpikingKernel(posterior.model, dense_mass=True), 10000),
+    (
+        "spiking (poisson)",
+        SpikingKernel(posterior.model, dynamics="poisson", dense_mass=True),
+        10000,
+    ),
     ("spiking (IF, HMC)", SpikingKernel(posterior.model, dynamics="hamiltonian"), 1000),
     ("NUTS", NUTS(posterior.model), 1000),
 ]:

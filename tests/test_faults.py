@@ -1,5 +1,7 @@
 """Numerical faults are survived: extreme curvature, NaN regions, steep gradients, any precision."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,10 +11,12 @@ from numpyro.infer import MCMC
 
 from spiking_mcmc import SpikingKernel
 
+PoissonKernel = functools.partial(SpikingKernel, dynamics="poisson")
+
 
 def run(model, num_warmup=500, num_samples=2000, **kwargs):
     mcmc = MCMC(
-        SpikingKernel(model, **kwargs),
+        PoissonKernel(model, **kwargs),
         num_warmup=num_warmup,
         num_samples=num_samples,
         num_chains=2,

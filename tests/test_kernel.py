@@ -1,5 +1,6 @@
 """SpikingKernel inside NumPyro's MCMC: exactness, ArviZ, chain methods, determinism, resume."""
 
+import functools
 import pickle
 
 import arviz as az
@@ -15,6 +16,8 @@ from targets import correlated_gaussian, gaussian_model, gaussian_reference
 from spiking_mcmc import SpikingKernel, models
 from spiking_mcmc import network as net
 from spiking_mcmc.dynamics import poisson
+
+PoissonKernel = functools.partial(SpikingKernel, dynamics="poisson")
 
 
 def run(kernel, num_warmup=500, num_samples=500, num_chains=2, method="vectorized", seed=0, **kw):
@@ -32,7 +35,7 @@ def run(kernel, num_warmup=500, num_samples=500, num_chains=2, method="vectorize
 
 def gaussian_check(dense_mass, num_samples=5000):
     mean, cov = correlated_gaussian()
-    kernel = SpikingKernel(gaussian_model(mean, cov), dense_mass=dense_mass)
+    kernel = PoissonKernel(gaussian_model(mean, cov), dense_mass=dense_mass)
     mcmc = run(kernel, num_warmup=1000, num_samples=num_samples, num_chains=4)
     x = np.asarray(mcmc.get_samples(group_by_chain=True)["x"])
     draws = {f"x[{i + 1}]": x[..., i] for i in range(x.shape[-1])}
@@ -68,7 +71,7 @@ def test_broken_acceptance_rule_fails_the_check(monkeypatch):
 def test_eight_schools_noncentered_matches_reference():
     posterior = models.load("eight_schools-eight_schools_noncentered")
     mcmc = run(
-        SpikingKernel(posterior.model, dense_mass=True),
+        PoissonKernel(posterior.model, dense_mass=True),
         num_warmup=5000,
         num_samples=25000,
         num_chains=4,
@@ -89,7 +92,7 @@ Y = np.array([1.2, 0.4, 2.2, 1.9, 0.1, 1.1])
 
 
 def test_arviz_sample_stats_have_spike_statistics():
-    mcmc = run(SpikingKernel(tiny_model), y=Y)
+    mcmc = run(PoissonKernel(tiny_model), y=Y)
     idata = az.from_numpyro(mcmc)
     stats = idata["sample_stats"]
     for name in ("num_spikes", "acceptance_rate", "num_grad_evals", "diverging", "lp"):
@@ -103,17 +106,17 @@ def test_arviz_sample_stats_have_spike_statistics():
 
 @pytest.mark.parametrize("method", ["sequential", "parallel", "vectorized"])
 def test_chain_methods_give_draws_of_the_right_shape(method):
-    mcmc = run(SpikingKernel(tiny_model), num_warmup=100, num_samples=200, method=method, y=Y)
+    mcmc = run(PoissonKernel(tiny_model), num_warmup=100, num_samples=200, method=method, y=Y)
     samples = mcmc.get_samples(group_by_chain=True)
     assert samples["mu"].shape == (2, 200)
     assert np.all(np.isfinite(np.asarray(samples["mu"])))
-    again = run(SpikingKernel(tiny_model), num_warmup=100, num_samples=200, method=method, y=Y)
+    again = run(PoissonKernel(tiny_model), num_warmup=100, num_samples=200, method=method, y=Y)
     np.testing.assert_array_equal(samples["mu"], again.get_samples(group_by_chain=True)["mu"])
 
 
 def test_different_seeds_give_different_draws():
-    a = run(SpikingKernel(tiny_model), num_warmup=50, num_samples=50, seed=0, y=Y)
-    b = run(SpikingKernel(tiny_model), num_warmup=50, num_samples=50, seed=1, y=Y)
+    a = run(PoissonKernel(tiny_model), num_warmup=50, num_samples=50, seed=0, y=Y)
+    b = run(PoissonKernel(tiny_model), num_warmup=50, num_samples=50, seed=1, y=Y)
     assert not np.array_equal(a.get_samples()["mu"], b.get_samples()["mu"])
 
 
@@ -122,7 +125,7 @@ def test_potential_fn_with_init_params():
         return 0.5 * jnp.sum((params["a"] - 1.0) ** 2) + 0.5 * params["b"] ** 2 / 4.0
 
     init = {"a": jnp.zeros((2, 3)), "b": jnp.zeros(2)}  # two chains
-    mcmc = run(SpikingKernel(potential_fn=potential), num_samples=2000, init_params=init)
+    mcmc = run(PoissonKernel(potential_fn=potential), num_samples=2000, init_params=init)
     samples = mcmc.get_samples()
     assert samples["a"].shape == (4000, 3)
     assert abs(float(samples["a"].mean()) - 1.0) < 0.2
@@ -131,11 +134,11 @@ def test_potential_fn_with_init_params():
 
 def test_resume_from_last_state_gives_the_same_draws():
     """num_samples=400 in one run == 200 + 200 continued from mcmc.last_state (pickled)."""
-    whole = run(SpikingKernel(tiny_model), num_warmup=200, num_samples=400, y=Y)
-    first = run(SpikingKernel(tiny_model), num_warmup=200, num_samples=200, y=Y)
+    whole = run(PoissonKernel(tiny_model), num_warmup=200, num_samples=400, y=Y)
+    first = run(PoissonKernel(tiny_model), num_warmup=200, num_samples=200, y=Y)
     state = pickle.loads(pickle.dumps(jax.device_get(first.last_state)))
     second = MCMC(
-        SpikingKernel(tiny_model),
+        PoissonKernel(tiny_model),
         num_warmup=200,
         num_samples=200,
         num_chains=2,
@@ -151,7 +154,7 @@ def test_resume_from_last_state_gives_the_same_draws():
 def test_network_is_inspectable_and_weights_match_the_gaussian_formula(tmp_path):
     """W = -1/2 D^T Lambda D for a Gaussian posterior; a saved network reloads identically."""
     mean, cov = correlated_gaussian(dim=3)
-    kernel = SpikingKernel(gaussian_model(mean, cov), dense_mass=True)
+    kernel = PoissonKernel(gaussian_model(mean, cov), dense_mass=True)
     mcmc = run(kernel, num_warmup=300, num_samples=10, num_chains=1, method="sequential")
     state = mcmc.last_state
     network, weights = kernel.get_network(state)
@@ -180,7 +183,7 @@ def test_network_is_inspectable_and_weights_match_the_gaussian_formula(tmp_path)
 
 def test_overcomplete_population_is_exact_and_has_more_neurons():
     mean, cov = correlated_gaussian(dim=3)
-    kernel = SpikingKernel(gaussian_model(mean, cov), dense_mass=True, num_pairs=12)
+    kernel = PoissonKernel(gaussian_model(mean, cov), dense_mass=True, num_pairs=12)
     mcmc = run(kernel, num_warmup=1000, num_samples=4000, num_chains=2)
     network, _ = kernel.get_network(jax.tree.map(lambda x: x[0], mcmc.last_state), hessian=False)
     assert network.decoders.shape == (3, 12)

@@ -245,7 +245,7 @@ def test_record_kernel_records_the_tuned_network():
     def model():
         numpyro.sample("x", dist.MultivariateNormal(MU[:2], covariance_matrix=SIGMA[:2, :2]))
 
-    kernel = SpikingKernel(model, dense_mass=True)
+    kernel = SpikingKernel(model, dynamics="poisson", dense_mass=True)
     mcmc = MCMC(kernel, num_warmup=200, num_samples=5, progress_bar=False)
     mcmc.run(jax.random.PRNGKey(0))
     rec = recording.record_kernel(kernel, mcmc.last_state, 100, key=jax.random.PRNGKey(1))

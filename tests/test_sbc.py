@@ -4,6 +4,8 @@ R independent replications are packed into one R-dimensional model (the posterio
 so one chain yields R rank statistics. theta_r ~ N(0, 1), y_rj ~ N(theta_r, 1), j = 1..3.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,6 +18,8 @@ from scipy import stats
 from spiking_mcmc import SpikingKernel
 from spiking_mcmc import network as net
 from spiking_mcmc.dynamics import poisson
+
+PoissonKernel = functools.partial(SpikingKernel, dynamics="poisson")
 
 REPLICATIONS = 400
 DRAWS = 49  # ranks take 50 values; 10 bins of 5
@@ -32,7 +36,7 @@ def sbc_p_value(seed=0):
     theta_true = rng.normal(size=REPLICATIONS)
     y = theta_true[:, None] + rng.normal(size=(REPLICATIONS, 3))
     mcmc = MCMC(
-        SpikingKernel(model),
+        PoissonKernel(model),
         num_warmup=1000,
         num_samples=DRAWS * THIN,
         thinning=THIN,

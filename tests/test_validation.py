@@ -1,5 +1,7 @@
 """Bad input gets an error that names the problem and the way out."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +12,8 @@ from numpyro.infer import MCMC
 
 from spiking_mcmc import SpikingKernel
 from spiking_mcmc.validation import ModelError
+
+PoissonKernel = functools.partial(SpikingKernel, dynamics="poisson")
 
 
 def mcmc_run(kernel, num_warmup=10, num_samples=10, **kwargs):
@@ -25,7 +29,7 @@ def discrete_model():
 
 def test_discrete_latent_site_is_named():
     with pytest.raises(ModelError, match=r"'cluster' is discrete.*[Mm]arginalise"):
-        mcmc_run(SpikingKernel(discrete_model))
+        mcmc_run(PoissonKernel(discrete_model))
 
 
 def test_nan_density_everywhere():
@@ -34,7 +38,7 @@ def test_nan_density_everywhere():
         numpyro.factor("broken", jnp.nan * x)
 
     with pytest.raises(ModelError, match="not finite at any initial point"):
-        mcmc_run(SpikingKernel(model))
+        mcmc_run(PoissonKernel(model))
 
 
 def test_infinite_density_everywhere():
@@ -43,7 +47,7 @@ def test_infinite_density_everywhere():
         numpyro.factor("impossible", -jnp.inf)
 
     with pytest.raises(ModelError, match="not finite"):
-        mcmc_run(SpikingKernel(model))
+        mcmc_run(PoissonKernel(model))
 
 
 def test_no_latent_sites():
@@ -51,12 +55,12 @@ def test_no_latent_sites():
         numpyro.sample("y", dist.Normal(), obs=y)
 
     with pytest.raises(ModelError, match="no latent sample sites"):
-        mcmc_run(SpikingKernel(model), y=1.0)
+        mcmc_run(PoissonKernel(model), y=1.0)
 
 
 def test_potential_fn_without_init_params():
     with pytest.raises(ModelError, match="needs init_params"):
-        mcmc_run(SpikingKernel(potential_fn=lambda x: jnp.sum(x**2)))
+        mcmc_run(PoissonKernel(potential_fn=lambda x: jnp.sum(x**2)))
 
 
 def test_init_params_of_the_wrong_shape():
@@ -64,7 +68,7 @@ def test_init_params_of_the_wrong_shape():
         return 0.5 * x @ jnp.eye(3) @ x
 
     with pytest.raises(ModelError, match="init_params"):
-        mcmc_run(SpikingKernel(potential_fn=potential), init_params=jnp.zeros(4))
+        mcmc_run(PoissonKernel(potential_fn=potential), init_params=jnp.zeros(4))
 
 
 def test_potential_fn_not_finite_at_init_params():
@@ -72,12 +76,12 @@ def test_potential_fn_not_finite_at_init_params():
         return jnp.sum(jnp.log(x))  # -inf at 0
 
     with pytest.raises(ModelError, match="not finite at the initial point"):
-        mcmc_run(SpikingKernel(potential_fn=potential), init_params=jnp.zeros(2))
+        mcmc_run(PoissonKernel(potential_fn=potential), init_params=jnp.zeros(2))
 
 
 def test_unknown_dynamics_lists_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown dynamics 'langevin'.*'poisson'"):
-        SpikingKernel(discrete_model, dynamics="langevin")
+        PoissonKernel(discrete_model, dynamics="langevin")
 
 
 @pytest.mark.parametrize(
@@ -97,12 +101,12 @@ def test_unknown_dynamics_lists_the_valid_ones():
 )
 def test_nonsense_settings(option, value):
     with pytest.raises(ValueError, match=option):
-        SpikingKernel(discrete_model, **{option: value})
+        PoissonKernel(discrete_model, **{option: value})
 
 
 def test_unknown_option_is_named():
     with pytest.raises(TypeError, match="window_s"):
-        SpikingKernel(discrete_model, window_s=10.0)
+        PoissonKernel(discrete_model, window_s=10.0)
 
 
 def test_num_pairs_below_dimension():
@@ -110,7 +114,7 @@ def test_num_pairs_below_dimension():
         numpyro.sample("x", dist.Normal().expand([4]))
 
     with pytest.raises(ValueError, match="num_pairs=2 must be at least the dimension 4"):
-        mcmc_run(SpikingKernel(model, num_pairs=2))
+        mcmc_run(PoissonKernel(model, num_pairs=2))
 
 
 def test_float16_data_is_refused():
@@ -119,14 +123,14 @@ def test_float16_data_is_refused():
         numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
 
     with pytest.raises(TypeError, match="float16.*astype"):
-        mcmc_run(SpikingKernel(model), y=np.ones(3, dtype=np.float16))
+        mcmc_run(PoissonKernel(model), y=np.ones(3, dtype=np.float16))
 
 
 def test_num_warmup_zero_skips_adaptation_and_still_samples():
     def model():
         numpyro.sample("x", dist.Normal(3.0, 2.0))
 
-    mcmc = mcmc_run(SpikingKernel(model, step_size=1.0), num_warmup=0, num_samples=20000)
+    mcmc = mcmc_run(PoissonKernel(model, step_size=1.0), num_warmup=0, num_samples=20000)
     assert float(mcmc.last_state.adapt_state.step_size) == 1.0
     x = np.asarray(mcmc.get_samples()["x"])
     assert abs(x.mean() - 3.0) < 0.2 and abs(x.std() - 2.0) < 0.2
@@ -142,6 +146,10 @@ def test_improper_flat_priors_are_accepted():
         numpyro.sample("y", dist.Normal(mu, sigma), obs=y)
 
     mcmc = mcmc_run(
-        SpikingKernel(model), num_warmup=50, num_samples=50, y=np.array([0.3, 1.2, -0.4])
+        PoissonKernel(model), num_warmup=50, num_samples=50, y=np.array([0.3, 1.2, -0.4])
     )
     assert np.all(np.asarray(mcmc.get_samples()["sigma"]) > 0)
+
+
+def test_default_dynamics_is_the_one_the_benchmark_chose():
+    assert SpikingKernel(discrete_model).dynamics_name == "hamiltonian"
