@@ -59,8 +59,8 @@ def make_kernel(method: str, posterior, dense_mass: bool):
 
     from spiking_mcmc import SpikingKernel
 
-    if method == "nuts":
-        return NUTS(posterior.model, **nuts_options(posterior.name))
+    if method == "nuts":  # the same mass-matrix structure as the spiking kernels get
+        return NUTS(posterior.model, **{**nuts_options(posterior.name), "dense_mass": dense_mass})
     dynamics = method.removeprefix("spiking-")
     return SpikingKernel(posterior.model, dynamics=dynamics, dense_mass=dense_mass)
 
