@@ -26,3 +26,14 @@ def gaussian_reference(mean, cov):
         f"x[{i + 1}]": {"mean": m, "sd": s}
         for i, (m, s) in enumerate(zip(mean, np.sqrt(np.diag(cov)), strict=True))
     }
+
+
+def tiny_model(y):
+    """mu ~ N(0, 10), sigma ~ half-N(5), y ~ N(mu, sigma): a constrained site and a plate-free
+    likelihood, for the quick user-level tests."""
+    mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
+    sigma = numpyro.sample("sigma", dist.HalfNormal(5.0))
+    numpyro.sample("y", dist.Normal(mu, sigma), obs=y)
+
+
+Y = np.array([1.2, 0.4, 2.2, 1.9, 0.1, 1.1])

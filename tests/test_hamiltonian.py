@@ -9,7 +9,7 @@ import numpyro.distributions as dist
 import pytest
 from numpyro.infer import HMC, MCMC
 from numpyro.infer.hmc_util import IntegratorState, euclidean_kinetic_energy, velocity_verlet
-from targets import correlated_gaussian, gaussian_model, gaussian_reference
+from targets import Y, correlated_gaussian, gaussian_model, gaussian_reference, tiny_model
 
 from spiking_mcmc import SpikingKernel, models
 from spiking_mcmc.dynamics import hamiltonian as ham
@@ -352,15 +352,6 @@ def test_fixed_trajectory_length_has_no_tuning_state():
 
 
 # -- the user's view --------------------------------------------------------------------------
-def tiny_model(y):
-    mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
-    sigma = numpyro.sample("sigma", dist.HalfNormal(5.0))
-    numpyro.sample("y", dist.Normal(mu, sigma), obs=y)
-
-
-Y = np.array([1.2, 0.4, 2.2, 1.9, 0.1, 1.1])
-
-
 def test_registered():
     assert "hamiltonian" in registry.names()
     assert registry.get("hamiltonian") is ham

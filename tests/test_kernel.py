@@ -7,11 +7,9 @@ import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 import pytest
 from numpyro.infer import MCMC
-from targets import correlated_gaussian, gaussian_model, gaussian_reference
+from targets import Y, correlated_gaussian, gaussian_model, gaussian_reference, tiny_model
 
 from spiking_mcmc import SpikingKernel, models
 from spiking_mcmc import network as net
@@ -80,15 +78,6 @@ def test_eight_schools_noncentered_matches_reference():
     samples = mcmc.get_samples(group_by_chain=True)
     result = models.compare(posterior.stan_draws(samples), posterior.reference)
     assert result.passed, result.table()
-
-
-def tiny_model(y):
-    mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
-    sigma = numpyro.sample("sigma", dist.HalfNormal(5.0))
-    numpyro.sample("y", dist.Normal(mu, sigma), obs=y)
-
-
-Y = np.array([1.2, 0.4, 2.2, 1.9, 0.1, 1.1])
 
 
 def test_arviz_sample_stats_have_spike_statistics():
