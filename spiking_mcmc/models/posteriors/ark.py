@@ -1,7 +1,7 @@
 """AR(K) time series (posteriordb ``arK-arK``).
 
-    y_t ~ N(alpha + sum_{k=1..K} beta_k y_{t-k}, sigma),  t = K+1..T
-    alpha, beta_k ~ N(0, 10),  sigma ~ half-Cauchy(0, 2.5)
+y_t ~ N(alpha + sum_{k=1..K} beta_k y_{t-k}, sigma),  t = K+1..T
+alpha, beta_k ~ N(0, 10),  sigma ~ half-Cauchy(0, 2.5)
 """
 
 import numpy as np

@@ -1,7 +1,7 @@
 """ARMA(1, 1) time series (posteriordb ``arma-arma11``).
 
-    nu_1 = mu + phi mu,  nu_t = mu + phi y_{t-1} + theta err_{t-1},  err_t = y_t - nu_t
-    err_t ~ N(0, sigma);  mu ~ N(0, 10),  phi, theta ~ N(0, 2),  sigma ~ half-Cauchy(0, 2.5)
+nu_1 = mu + phi mu,  nu_t = mu + phi y_{t-1} + theta err_{t-1},  err_t = y_t - nu_t
+err_t ~ N(0, sigma);  mu ~ N(0, 10),  phi, theta ~ N(0, 2),  sigma ~ half-Cauchy(0, 2.5)
 """
 
 import jax

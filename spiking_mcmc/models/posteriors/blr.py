@@ -1,7 +1,7 @@
 """Bayesian linear regression (posteriordb ``sblrc-blr``).
 
-    y ~ N(X beta, sigma),  X: N x D (D=5, correlated columns)
-    beta_d ~ N(0, 10),  sigma ~ half-normal(0, 10)
+y ~ N(X beta, sigma),  X: N x D (D=5, correlated columns)
+beta_d ~ N(0, 10),  sigma ~ half-normal(0, 10)
 """
 
 import numpy as np

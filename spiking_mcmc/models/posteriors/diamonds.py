@@ -1,7 +1,7 @@
 """Diamond prices, brms linear regression (posteriordb ``diamonds-diamonds``).
 
-    Y ~ N(Intercept + Xc b, sigma),  Xc = X[:, 1:] centred by column (transformed data)
-    b ~ N(0, 1),  Intercept ~ Student-t(3, 8, 10),  sigma ~ half-Student-t(3, 0, 10)
+Y ~ N(Intercept + Xc b, sigma),  Xc = X[:, 1:] centred by column (transformed data)
+b ~ N(0, 1),  Intercept ~ Student-t(3, 8, 10),  sigma ~ half-Student-t(3, 0, 10)
 """
 
 import numpy as np

@@ -1,7 +1,7 @@
 """Eight schools, non-centred (posteriordb ``eight_schools-eight_schools_noncentered``).
 
-    theta_trans_j ~ N(0, 1),  theta_j = mu + tau * theta_trans_j,  y_j ~ N(theta_j, sigma_j)
-    mu ~ N(0, 5),  tau ~ half-Cauchy(0, 5)
+theta_trans_j ~ N(0, 1),  theta_j = mu + tau * theta_trans_j,  y_j ~ N(theta_j, sigma_j)
+mu ~ N(0, 5),  tau ~ half-Cauchy(0, 5)
 """
 
 import numpy as np
@@ -21,6 +21,8 @@ def model(J, sigma, y=None):
 
 
 def make(data):
-    return model, (data["J"], np.asarray(data["sigma"], dtype=float)), {
-        "y": np.asarray(data["y"], dtype=float)
-    }
+    return (
+        model,
+        (data["J"], np.asarray(data["sigma"], dtype=float)),
+        {"y": np.asarray(data["y"], dtype=float)},
+    )

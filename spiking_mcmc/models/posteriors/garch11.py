@@ -1,7 +1,7 @@
 """GARCH(1, 1) volatility model (posteriordb ``garch-garch11``).
 
-    sigma_1 = sigma1 (data),  sigma_t^2 = alpha0 + alpha1 (y_{t-1} - mu)^2 + beta1 sigma_{t-1}^2
-    y_t ~ N(mu, sigma_t);  flat priors on mu, alpha0 > 0, alpha1 in (0, 1), beta1 in (0, 1 - alpha1)
+sigma_1 = sigma1 (data),  sigma_t^2 = alpha0 + alpha1 (y_{t-1} - mu)^2 + beta1 sigma_{t-1}^2
+y_t ~ N(mu, sigma_t);  flat priors on mu, alpha0 > 0, alpha1 in (0, 1), beta1 in (0, 1 - alpha1)
 """
 
 import jax

@@ -1,7 +1,7 @@
 """Synthetic Gaussian targets with analytic answers.
 
-    x ~ N(0, Sigma);  equicorrelated: Sigma = (1 - rho) I + rho 1 1^T  (Masset et al. 2022);
-    ill-conditioned: Sigma = Q diag(s) Q^T, s log-spaced over [1/kappa, 1], Q a fixed rotation.
+x ~ N(0, Sigma);  equicorrelated: Sigma = (1 - rho) I + rho 1 1^T  (Masset et al. 2022);
+ill-conditioned: Sigma = Q diag(s) Q^T, s log-spaced over [1/kappa, 1], Q a fixed rotation.
 """
 
 from statistics import NormalDist

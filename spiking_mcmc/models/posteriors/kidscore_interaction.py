@@ -1,7 +1,7 @@
 """Kid's test score with an interaction (posteriordb ``kidiq-kidscore_interaction``).
 
-    kid_score_n ~ N(beta_1 + beta_2 hs_n + beta_3 iq_n + beta_4 hs_n iq_n, sigma)
-    beta flat (improper),  sigma ~ half-Cauchy(0, 2.5)
+kid_score_n ~ N(beta_1 + beta_2 hs_n + beta_3 iq_n + beta_4 hs_n iq_n, sigma)
+beta flat (improper),  sigma ~ half-Cauchy(0, 2.5)
 """
 
 import numpy as np

@@ -1,7 +1,7 @@
 """Kid's test score on mother's IQ (posteriordb ``kidiq-kidscore_momiq``).
 
-    kid_score_n ~ N(beta_1 + beta_2 * mom_iq_n, sigma)
-    beta flat (improper),  sigma ~ half-Cauchy(0, 2.5)
+kid_score_n ~ N(beta_1 + beta_2 * mom_iq_n, sigma)
+beta flat (improper),  sigma ~ half-Cauchy(0, 2.5)
 """
 
 import numpy as np

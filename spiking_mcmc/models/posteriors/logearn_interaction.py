@@ -1,7 +1,7 @@
 """Log earnings on height, sex and their interaction (posteriordb ``earnings-logearn_interaction``).
 
-    log(earn_n) ~ N(beta_1 + beta_2 height_n + beta_3 male_n + beta_4 height_n male_n, sigma)
-    beta flat (improper),  sigma > 0 flat (improper)
+log(earn_n) ~ N(beta_1 + beta_2 height_n + beta_3 male_n + beta_4 height_n male_n, sigma)
+beta flat (improper),  sigma > 0 flat (improper)
 """
 
 import numpy as np

@@ -1,8 +1,8 @@
 """Log mesquite weight on log canopy measures (posteriordb ``mesquite-logmesquite_logvash``).
 
-    log w_n ~ N(beta_1 + beta_2 log(d1 d2 h) + beta_3 log(d1 d2) + beta_4 log(d1/d2)
-                + beta_5 log(total_height) + beta_6 group, sigma)
-    beta flat (improper),  sigma > 0 flat (improper)
+log w_n ~ N(beta_1 + beta_2 log(d1 d2 h) + beta_3 log(d1 d2) + beta_4 log(d1/d2)
+            + beta_5 log(total_height) + beta_6 group, sigma)
+beta flat (improper),  sigma > 0 flat (improper)
 """
 
 import numpy as np

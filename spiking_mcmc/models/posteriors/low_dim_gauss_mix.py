@@ -1,7 +1,7 @@
 """Two-component 1-D Gaussian mixture (posteriordb ``low_dim_gauss_mix-low_dim_gauss_mix``).
 
-    y_n ~ theta N(mu_1, sigma_1) + (1 - theta) N(mu_2, sigma_2),  mu ordered (mu_1 < mu_2)
-    mu_k ~ N(0, 2),  sigma_k ~ half-N(0, 2),  theta ~ Beta(5, 5)
+y_n ~ theta N(mu_1, sigma_1) + (1 - theta) N(mu_2, sigma_2),  mu ordered (mu_1 < mu_2)
+mu_k ~ N(0, 2),  sigma_k ~ half-N(0, 2),  theta ~ Beta(5, 5)
 """
 
 import jax.numpy as jnp

@@ -1,8 +1,8 @@
 """Party identification, NES 2000 (posteriordb ``nes2000-nes``).
 
-    partyid7_n ~ N(beta_1 + beta_2 ideo + beta_3 race + beta_4..6 [age group 2, 3, 4]
-                   + beta_7 educ1 + beta_8 gender + beta_9 income, sigma)
-    beta flat (improper),  sigma > 0 flat (improper)
+partyid7_n ~ N(beta_1 + beta_2 ideo + beta_3 race + beta_4..6 [age group 2, 3, 4]
+               + beta_7 educ1 + beta_8 gender + beta_9 income, sigma)
+beta flat (improper),  sigma > 0 flat (improper)
 """
 
 import numpy as np
