@@ -37,3 +37,31 @@ def tiny_model(y):
 
 
 Y = np.array([1.2, 0.4, 2.2, 1.9, 0.1, 1.1])
+
+
+def run_split_and_whole(make_kernel, num_warmup=200, num_samples=400):
+    """Run ``num_samples`` draws at once, and in two halves continued from the first half's
+    pickled ``last_state``; returns (joined halves, whole run, the pickled state) for ``mu``."""
+    import pickle
+
+    import jax
+    from numpyro.infer import MCMC
+
+    def mcmc(n):
+        return MCMC(
+            make_kernel(),
+            num_warmup=num_warmup,
+            num_samples=n,
+            num_chains=2,
+            chain_method="vectorized",
+            progress_bar=False,
+        )
+
+    whole, first, second = mcmc(num_samples), mcmc(num_samples // 2), mcmc(num_samples // 2)
+    whole.run(jax.random.PRNGKey(0), y=Y)
+    first.run(jax.random.PRNGKey(0), y=Y)
+    state = pickle.loads(pickle.dumps(jax.device_get(first.last_state)))
+    second.post_warmup_state = state
+    second.run(state.rng_key, y=Y)
+    halves = [m.get_samples(group_by_chain=True)["mu"] for m in (first, second)]
+    return np.concatenate(halves, axis=1), whole.get_samples(group_by_chain=True)["mu"], state

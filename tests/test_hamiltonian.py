@@ -9,7 +9,14 @@ import numpyro.distributions as dist
 import pytest
 from numpyro.infer import HMC, MCMC
 from numpyro.infer.hmc_util import IntegratorState, euclidean_kinetic_energy, velocity_verlet
-from targets import Y, correlated_gaussian, gaussian_model, gaussian_reference, tiny_model
+from targets import (
+    Y,
+    correlated_gaussian,
+    gaussian_model,
+    gaussian_reference,
+    run_split_and_whole,
+    tiny_model,
+)
 
 from spiking_mcmc import SpikingKernel, models
 from spiking_mcmc.dynamics import hamiltonian as ham
@@ -404,27 +411,13 @@ def test_unknown_option_is_refused():
 def test_resume_from_last_state_gives_the_same_draws():
     """400 draws in one run == 200 + 200 continued from the pickled last state (which carries
     the learned trajectory length)."""
-    import pickle
 
     def kernel():
         return SpikingKernel(tiny_model, dynamics="hamiltonian")
 
-    whole = run(kernel(), num_warmup=200, num_samples=400, num_chains=2, y=Y)
-    first = run(kernel(), num_warmup=200, num_samples=200, num_chains=2, y=Y)
-    state = pickle.loads(pickle.dumps(jax.device_get(first.last_state)))
+    joined, whole, state = run_split_and_whole(kernel)
     assert state.tuning is not None
-    second = MCMC(
-        kernel(),
-        num_warmup=200,
-        num_samples=200,
-        num_chains=2,
-        chain_method="vectorized",
-        progress_bar=False,
-    )
-    second.post_warmup_state = state
-    second.run(state.rng_key, y=Y)
-    joined = np.concatenate([first.get_samples(True)["mu"], second.get_samples(True)["mu"]], axis=1)
-    np.testing.assert_allclose(joined, whole.get_samples(True)["mu"], rtol=1e-6)
+    np.testing.assert_allclose(joined, whole, rtol=1e-6)
 
 
 def test_runs_in_float64():

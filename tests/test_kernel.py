@@ -1,7 +1,6 @@
 """SpikingKernel inside NumPyro's MCMC: exactness, ArviZ, chain methods, determinism, resume."""
 
 import functools
-import pickle
 
 import arviz as az
 import jax
@@ -9,7 +8,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from numpyro.infer import MCMC
-from targets import Y, correlated_gaussian, gaussian_model, gaussian_reference, tiny_model
+from targets import (
+    Y,
+    correlated_gaussian,
+    gaussian_model,
+    gaussian_reference,
+    run_split_and_whole,
+    tiny_model,
+)
 
 from spiking_mcmc import SpikingKernel, models
 from spiking_mcmc import network as net
@@ -123,21 +129,8 @@ def test_potential_fn_with_init_params():
 
 def test_resume_from_last_state_gives_the_same_draws():
     """num_samples=400 in one run == 200 + 200 continued from mcmc.last_state (pickled)."""
-    whole = run(PoissonKernel(tiny_model), num_warmup=200, num_samples=400, y=Y)
-    first = run(PoissonKernel(tiny_model), num_warmup=200, num_samples=200, y=Y)
-    state = pickle.loads(pickle.dumps(jax.device_get(first.last_state)))
-    second = MCMC(
-        PoissonKernel(tiny_model),
-        num_warmup=200,
-        num_samples=200,
-        num_chains=2,
-        chain_method="vectorized",
-        progress_bar=False,
-    )
-    second.post_warmup_state = state
-    second.run(state.rng_key, y=Y)
-    joined = np.concatenate([first.get_samples(True)["mu"], second.get_samples(True)["mu"]], axis=1)
-    np.testing.assert_allclose(joined, whole.get_samples(True)["mu"], rtol=1e-6)
+    joined, whole, _ = run_split_and_whole(lambda: PoissonKernel(tiny_model))
+    np.testing.assert_allclose(joined, whole, rtol=1e-6)
 
 
 def test_network_is_inspectable_and_weights_match_the_gaussian_formula(tmp_path):
