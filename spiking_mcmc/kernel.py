@@ -10,10 +10,12 @@ the state and the per-draw fields that ArviZ puts in ``sample_stats``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 from numpyro.infer.hmc_util import HMCAdaptState
 from numpyro.infer.initialization import init_to_uniform
@@ -24,6 +26,7 @@ from numpyro.util import identity, is_prng_key
 from spiking_mcmc import network as net
 from spiking_mcmc import validation
 from spiking_mcmc.adaptation import covariance_sqrt, make_warmup_adapter
+from spiking_mcmc.cross_chain import make_cross_chain_adapter
 from spiking_mcmc.dynamics import registry
 from spiking_mcmc.dynamics.base import PositionState
 
@@ -46,6 +49,8 @@ class SpikingState(NamedTuple):
     rng_key: jax.Array
     tuning: Any = None  # warmup state of the dynamics' own tuning (hamiltonian: trajectory)
 
+
+ADAPTATIONS = ("per_chain", "cross_chain")
 
 FIELDS = (
     "z",
@@ -80,6 +85,16 @@ class SpikingKernel(MCMCKernel):
     :param target_accept_prob: acceptance rate that dual averaging aims at (default per dynamics).
     :param find_heuristic_step_size: search a reasonable h at the start of each warmup window.
     :param init_strategy: NumPyro initialisation strategy (default ``init_to_uniform``).
+    :param adaptation: ``"per_chain"`` (default: each chain learns its own step size,
+        covariance and trajectory length, as NumPyro's NUTS does) or ``"cross_chain"`` (one
+        step size, covariance and trajectory length learned from all chains at once; needs
+        ``chain_method="vectorized"``; the many-chain regime, :mod:`spiking_mcmc.cross_chain`).
+    :param chain_batch_size: with vectorised chains, advance them this many at a time
+        (``jax.lax.map`` with ``batch_size``) to bound the memory of one transition; ``None``
+        advances all at once (``vmap``). The draws are the same either way.
+    :param chain_devices: shard vectorised chains over these devices (``jax.sharding``: the
+        chain axis is split over a one-axis mesh, cross-chain sums become all-reduces); the
+        number of chains must be a multiple of their number. ``None``: no sharding.
     :param dynamics_options: settings of the dynamics, its module's ``DEFAULTS`` (for
         ``"poisson"``: ``base_rate_hz``, ``window_ms``, ``max_potential``, ``jitter``,
         ``num_pairs``; for ``"hamiltonian"``: ``spike_quantum``, ``trajectory_length``, ...).
@@ -98,6 +113,9 @@ class SpikingKernel(MCMCKernel):
         target_accept_prob: float | None = None,
         find_heuristic_step_size: bool = False,
         init_strategy=init_to_uniform,
+        adaptation: str = "per_chain",
+        chain_batch_size: int | None = None,
+        chain_devices=None,
         **dynamics_options,
     ):
         if (model is None) == (potential_fn is None):
@@ -128,6 +146,17 @@ class SpikingKernel(MCMCKernel):
         self._target_accept_prob = float(target_accept_prob)
         self._find_heuristic_step_size = find_heuristic_step_size
         self._init_strategy = init_strategy
+        if adaptation not in ADAPTATIONS:
+            raise ValueError(f"adaptation must be one of {ADAPTATIONS}, got {adaptation!r}")
+        self.adaptation = adaptation
+        if chain_batch_size is not None:
+            if isinstance(chain_batch_size, bool) or not isinstance(chain_batch_size, int):
+                raise TypeError(f"chain_batch_size must be an integer, got {chain_batch_size!r}")
+            validation.check_positive("chain_batch_size", chain_batch_size)
+        self._chain_batch_size = chain_batch_size
+        self._chain_devices = None if chain_devices is None else list(chain_devices)
+        if self._chain_devices is not None and not self._chain_devices:
+            raise ValueError("chain_devices is empty: pass a list of jax devices or None")
         self._potential_fn_gen = None
         self._postprocess_fn = None
         self._sample_fn = None
@@ -197,18 +226,25 @@ class SpikingKernel(MCMCKernel):
 
         init_tuning = getattr(self._dynamics, "init_tuning", None)  # optional warmup hook
 
-        def init_one(params, key):
+        def init_adaptation(start: PositionState, key):
+            adapt_state = wa_init(
+                start,
+                key,
+                jnp.asarray(self._step_size, start.position.dtype),
+                inverse_mass_matrix=self._inverse_mass_matrix,
+                mass_matrix_size=dim,
+            )
+            tuning = init_tuning(start.position, self.settings) if init_tuning else None
+            return adapt_state, tuning
+
+        def init_one(params, key, shared_adaptation=False):
             key, key_adapt = jax.random.split(key)
             position = ravel_pytree(params)[0]
             log_density, grad = logdensity_and_grad(position)
             start = PositionState(position, log_density, grad)
-            adapt_state = wa_init(
-                start,
-                key_adapt,
-                jnp.asarray(self._step_size, position.dtype),
-                inverse_mass_matrix=self._inverse_mass_matrix,
-                mass_matrix_size=dim,
-            )
+            adapt_state, tuning = (None, None)
+            if not shared_adaptation:
+                adapt_state, tuning = init_adaptation(start, key_adapt)
             zero_i = jnp.zeros((), jnp.int32)
             return SpikingState(
                 i=zero_i,
@@ -224,16 +260,56 @@ class SpikingKernel(MCMCKernel):
                 biological_time_ms=jnp.zeros((), position.dtype),
                 adapt_state=adapt_state,
                 rng_key=key,
-                tuning=init_tuning(position, self.settings) if init_tuning else None,
+                tuning=tuning,
             )
 
         self._check_start(init_params, potential_fn, vectorized)
-        if vectorized:
-            state = jax.jit(jax.vmap(init_one))(init_params, rng_key)
-            self._sample_fn = jax.vmap(self._sample, in_axes=(0, None, None))
-        else:
-            state = jax.jit(init_one)(init_params, rng_key)
+        if not vectorized:
+            if self.adaptation == "cross_chain":
+                warnings.warn(
+                    "adaptation='cross_chain' pools chains only with chain_method='vectorized'; "
+                    "with one chain per call (sequential, parallel) each chain adapts alone",
+                    UserWarning,
+                    stacklevel=2,
+                )
             self._sample_fn = self._sample
+            return jax.jit(init_one)(init_params, rng_key)
+        num_chains = rng_key.shape[0]
+        devices = self._chain_devices
+        if devices is not None and num_chains % len(devices):
+            raise ValueError(
+                f"{num_chains} chains cannot be split evenly over {len(devices)} devices: "
+                "make num_chains a multiple of the number of chain_devices"
+            )
+        if self.adaptation == "cross_chain":
+            init_shared, self._cross_chain_update = make_cross_chain_adapter(
+                num_warmup,
+                self._target_accept_prob,
+                adapt_step_size=self._adapt_step_size
+                and adapt
+                and getattr(self._dynamics, "EXACT", True),
+                adapt_mass_matrix=self._adapt_mass_matrix and adapt,
+                dense_mass=self._dense_mass,
+            )
+
+            def init_all(params, keys):
+                states = jax.vmap(lambda p, k: init_one(p, k, shared_adaptation=True))(params, keys)
+                first = jax.tree.map(lambda x: x[0], states)
+                first = self._position(first.z, first.potential_energy, first.z_grad)
+                adapt_state, tuning = init_adaptation(first, jax.random.fold_in(keys[0], 1))
+                adapt_state = init_shared(adapt_state, num_chains)
+                if tuning is not None and hasattr(tuning, "center"):  # the chains' mean
+                    center = jnp.mean(jax.vmap(lambda p: ravel_pytree(p)[0])(params), axis=0)
+                    tuning = tuning._replace(center=center)
+                return states._replace(adapt_state=adapt_state, tuning=tuning)
+
+            state = jax.jit(init_all)(init_params, rng_key)
+            self._sample_fn = self._sample_cross_chain
+        else:
+            state = jax.jit(jax.vmap(init_one))(init_params, rng_key)
+            self._sample_fn = self._sample_per_chain
+        if devices is not None:
+            state = jax.device_put(state, self._chain_shardings(state))
         return state
 
     def sample(self, state, model_args, model_kwargs):
@@ -360,42 +436,17 @@ class SpikingKernel(MCMCKernel):
                 f"{values}). Pass init_params where the model's density is finite."
             )
 
-    def _sample(self, state: SpikingState, model_args, model_kwargs):
-        potential_fn = self._potential(model_args, model_kwargs)
-        logdensity_and_grad = self._logdensity_and_grad(potential_fn)
-        key, key_transition = jax.random.split(state.rng_key)
-        position = PositionState(
-            ravel_pytree(state.z)[0],
-            -state.potential_energy,
-            -ravel_pytree(state.z_grad)[0],
-        )
-        adapt_state = state.adapt_state
+    def _position(self, z, potential_energy, z_grad) -> PositionState:
+        return PositionState(ravel_pytree(z)[0], -potential_energy, -ravel_pytree(z_grad)[0])
+
+    def _params(self, adapt_state, tuning):
         params = self._make_params(
             adapt_state.step_size, covariance_sqrt(adapt_state.mass_matrix_sqrt_inv)
         )
-        tuning = state.tuning
-        if tuning is not None:
-            params = self._dynamics.tune_params(params, tuning)
-        position, info = self._dynamics.transition(
-            key_transition, position, logdensity_and_grad, params
-        )
-        if self._num_warmup > 0:
-            adapt_state = jax.lax.cond(
-                state.i < self._num_warmup,
-                lambda a: self._wa_update(state.i, info.accept_prob, position, a),
-                lambda a: a,
-                adapt_state,
-            )
-        if tuning is not None and self._num_warmup > 0:
-            next_cov_sqrt = covariance_sqrt(adapt_state.mass_matrix_sqrt_inv)
-            tuning = jax.lax.cond(
-                state.i < self._num_warmup,
-                lambda t: self._dynamics.update_tuning(
-                    t, state.i, self._num_warmup, position, info, next_cov_sqrt
-                ),
-                lambda t: t,
-                tuning,
-            )
+        return params if tuning is None else self._dynamics.tune_params(params, tuning)
+
+    def _next_state(self, state, key, position, info, adapt_state, tuning) -> SpikingState:
+        """The chain's state after a transition to ``position`` with ``info``."""
         i = state.i + 1
         count = jnp.where(i <= self._num_warmup, i, i - self._num_warmup)
         mean_accept_prob = (
@@ -418,8 +469,130 @@ class SpikingKernel(MCMCKernel):
             tuning=tuning,
         )
 
+    def _in_warmup(self, i, update, value):
+        """``update(value)`` while transition ``i`` is a warmup one, else ``value``."""
+        if self._num_warmup == 0:
+            return value
+        return jax.lax.cond(i < self._num_warmup, update, lambda v: v, value)
+
+    def _sample(self, state: SpikingState, model_args, model_kwargs):
+        """One transition of one chain, with its own warmup adaptation."""
+        logdensity_and_grad = self._logdensity_and_grad(self._potential(model_args, model_kwargs))
+        key, key_transition = jax.random.split(state.rng_key)
+        position = self._position(state.z, state.potential_energy, state.z_grad)
+        params = self._params(state.adapt_state, state.tuning)
+        position, info = self._dynamics.transition(
+            key_transition, position, logdensity_and_grad, params
+        )
+        adapt_state = self._in_warmup(
+            state.i,
+            lambda a: self._wa_update(state.i, info.accept_prob, position, a),
+            state.adapt_state,
+        )
+        tuning = state.tuning
+        if tuning is not None:
+            next_cov_sqrt = covariance_sqrt(adapt_state.mass_matrix_sqrt_inv)
+            tuning = self._in_warmup(
+                state.i,
+                lambda t: self._dynamics.update_tuning(
+                    t, state.i, self._num_warmup, position, info, next_cov_sqrt
+                ),
+                tuning,
+            )
+        return self._next_state(state, key, position, info, adapt_state, tuning)
+
+    def _over_chains(self, fn, xs):
+        """fn mapped over the leading (chain) axis: vmap, or lax.map in chain_batch_size."""
+        if self._chain_batch_size is None:
+            return jax.vmap(fn)(xs)
+        return jax.lax.map(fn, xs, batch_size=self._chain_batch_size)
+
+    def _sample_per_chain(self, states: SpikingState, model_args, model_kwargs):
+        """Vectorised chains, each with its own adaptation."""
+        states = self._over_chains(lambda s: self._sample(s, model_args, model_kwargs), states)
+        return self._constrain(states)
+
+    def _sample_cross_chain(self, states: SpikingState, model_args, model_kwargs):
+        """Vectorised chains that share one network: one step size, covariance and (for the
+        IF network) trajectory length, adapted from all chains' statistics during warmup."""
+        logdensity_and_grad = self._logdensity_and_grad(self._potential(model_args, model_kwargs))
+        split = jax.vmap(jax.random.split)(states.rng_key)
+        keys, keys_transition = split[:, 0], split[:, 1]
+        positions = jax.vmap(self._position)(states.z, states.potential_energy, states.z_grad)
+        params = self._params(states.adapt_state, states.tuning)
+        if "draw_key" in getattr(params, "_fields", ()):
+            params = params._replace(draw_key=jax.random.fold_in(keys_transition[0], 1))
+
+        def transition(key_and_position):
+            key, position = key_and_position
+            return self._dynamics.transition(key, position, logdensity_and_grad, params)
+
+        positions, infos = self._over_chains(transition, (keys_transition, positions))
+        i = states.i[0]
+        adapt_state = self._in_warmup(
+            i,
+            lambda a: self._cross_chain_update(i, infos.accept_prob, positions.position, a),
+            states.adapt_state,
+        )
+        tuning = states.tuning
+        if tuning is not None:
+            next_cov_sqrt = covariance_sqrt(adapt_state.mass_matrix_sqrt_inv)
+            pooled_info = infos._replace(chees_gradient=jnp.mean(infos.chees_gradient))
+            mean_position = PositionState(jnp.mean(positions.position, axis=0), None, None)
+            tuning = self._in_warmup(
+                i,
+                lambda t: self._dynamics.update_tuning(
+                    t, i, self._num_warmup, mean_position, pooled_info, next_cov_sqrt
+                ),
+                tuning,
+            )
+        per_chain = states._replace(adapt_state=None, tuning=None)
+        states = jax.vmap(self._next_state, in_axes=(0, 0, 0, 0, None, None))(
+            per_chain, keys, positions, infos, None, None
+        )
+        return self._constrain(states._replace(adapt_state=adapt_state, tuning=tuning))
+
+    def _chain_shardings(self, states: SpikingState):
+        """NamedShardings: the chain axis split over ``chain_devices``, shared leaves copied."""
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        mesh = Mesh(np.array(self._chain_devices), ("chains",))
+        split, copied = (
+            NamedSharding(mesh, PartitionSpec("chains")),
+            NamedSharding(mesh, PartitionSpec()),
+        )
+        shared = self.adaptation == "cross_chain"
+        return SpikingState(
+            *(
+                jax.tree.map(lambda _: copied if shared else split, value)
+                if name in ("adapt_state", "tuning")
+                else jax.tree.map(lambda _: split, value)
+                for name, value in zip(SpikingState._fields, states, strict=True)
+            )
+        )
+
+    def _constrain(self, states: SpikingState) -> SpikingState:
+        if self._chain_devices is None:
+            return states
+        return jax.lax.with_sharding_constraint(states, self._chain_shardings(states))
+
+    def chain(self, state: SpikingState, index: int = 0) -> SpikingState:
+        """Chain ``index`` of a vectorised state (shared adaptation kept as it is), e.g. for
+        :meth:`get_network` or :func:`spiking_mcmc.recording.record_kernel`."""
+        if jnp.ndim(state.i) == 0:
+            return state
+        shared = jnp.ndim(state.adapt_state.step_size) == 0
+        pick = jax.tree.map(lambda x: x[index], state._replace(adapt_state=None, tuning=None))
+        if shared:
+            return pick._replace(adapt_state=state.adapt_state, tuning=state.tuning)
+        return pick._replace(
+            adapt_state=jax.tree.map(lambda x: x[index], state.adapt_state),
+            tuning=jax.tree.map(lambda x: x[index], state.tuning),
+        )
+
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_sample_fn"] = None
         state["_wa_update"] = None
+        state["_cross_chain_update"] = None
         return state

@@ -39,7 +39,9 @@ Trajectory. Each transition draws eps = step_size * U(1 - step_jitter, 1 + step_
 integration time T = trajectory_length * U(1, 2) (whitened units), and makes
 n = min(ceil(T / eps), max_steps) leapfrog steps, so fixed-length resonances on Gaussians are
 avoided; all draws are independent of the state (a mixture of exact kernels). The loop is a
-bounded ``lax.while_loop`` (under ``vmap`` it runs to the longest chain and masks the rest).
+bounded ``lax.while_loop`` (under ``vmap`` it runs to the longest chain and masks the rest;
+with cross-chain adaptation every chain draws the same eps and T, ``Params.draw_key``, so all
+chains make the same number of steps and none is masked).
 
 Warmup. The kernel's dual averaging tunes eps (target acceptance 0.8) and its Welford
 covariance sets L, as for NUTS. With ``adapt_trajectory_length`` (default) each chain also
@@ -134,6 +136,7 @@ class Params(NamedTuple):
     step_ms: float
     membrane_weight: float  # 1: H uses p + v (membrane energy), 0: H uses p (plain)
     center: jax.Array | None = None  # running mean of the chain (warmup tuning), or None
+    draw_key: jax.Array | None = None  # shared key for eps and T (chains in lock-step), or None
 
 
 def make_params(step_size, covariance_sqrt, settings, frame=None) -> Params:
@@ -289,6 +292,8 @@ class HamiltonianInfo(NamedTuple):
 def transition(key, state: PositionState, logdensity_and_grad, params: Params):
     """Refresh (p, v), run n leapfrog steps of integrate-and-fire kicks, accept by MH."""
     key_step, key_time, key_v, key_p, key_accept = jax.random.split(key, 5)
+    if params.draw_key is not None:  # one eps and T for every chain: no chain waits for another
+        key_step, key_time = jax.random.split(params.draw_key)
     dtype = state.position.dtype
     dim = state.position.shape[-1]
     jitter = params.step_jitter
