@@ -39,7 +39,8 @@ class Settings:
     vi_draws: int = 4000
     chain_method: str = "vectorized"
     error_fractions: tuple = (0.05, 0.1, 0.2, 0.5, 1.0)
-    extra: dict = field(default_factory=dict)
+    # keyword arguments of SpikingKernel for the spiking methods (e.g. adaptation="cross_chain")
+    spiking_options: dict = field(default_factory=dict)
 
 
 def nuts_options(name: str) -> dict:
@@ -54,7 +55,7 @@ def nuts_options(name: str) -> dict:
     }
 
 
-def make_kernel(method: str, posterior, dense_mass: bool):
+def make_kernel(method: str, posterior, dense_mass: bool, spiking_options=None):
     from numpyro.infer import NUTS
 
     from spiking_mcmc import SpikingKernel
@@ -62,7 +63,9 @@ def make_kernel(method: str, posterior, dense_mass: bool):
     if method == "nuts":  # the same mass-matrix structure as the spiking kernels get
         return NUTS(posterior.model, **{**nuts_options(posterior.name), "dense_mass": dense_mass})
     dynamics = method.removeprefix("spiking-")
-    return SpikingKernel(posterior.model, dynamics=dynamics, dense_mass=dense_mass)
+    return SpikingKernel(
+        posterior.model, dynamics=dynamics, dense_mass=dense_mass, **(spiking_options or {})
+    )
 
 
 def _timed(fn, *args):
@@ -94,7 +97,7 @@ SPIKING_FIELDS = (
 def run_mcmc(method: str, posterior, settings: Settings):
     """Warmup and sampling loops, compiled ahead of time; returns (record, idata)."""
     dense_mass = nuts_options(posterior.name).get("dense_mass", posterior.dimension <= 64)
-    kernel = make_kernel(method, posterior, dense_mass)
+    kernel = make_kernel(method, posterior, dense_mass, settings.spiking_options)
     poisson = method == "spiking-poisson"
     num_samples = settings.num_samples * (settings.poisson_draws_factor if poisson else 1)
     num_warmup = settings.num_warmup * (settings.poisson_warmup_factor if poisson else 1)
