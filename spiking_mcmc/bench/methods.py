@@ -91,6 +91,12 @@ def available_methods(default_only: bool = False) -> list[str]:
     ]
 
 
+def _ratio(numerator, denominator):
+    """numerator / denominator, or None when the denominator is 0 (a chain that never moved:
+    no gradient after a move, no effective draw)."""
+    return None if not denominator else numerator / denominator
+
+
 def _timed(fn, *args):
     start = time.perf_counter()
     out = fn(*args)
@@ -173,7 +179,7 @@ def _run_mcmc(method: str, posterior, settings: Settings):
         num_samples=num_samples,
         dense_mass=bool(dense_mass),
         grad_evals=grads,
-        ess_per_grad=min_ess / grads,
+        ess_per_grad=_ratio(min_ess, grads),
         ess_per_s=min_ess / sampling_s,
         compile_s=warmup_compile_s + sample_compile_s,
         sampling_s=sampling_s,
@@ -184,8 +190,8 @@ def _run_mcmc(method: str, posterior, settings: Settings):
     if method.startswith("spiking"):
         spikes = float(np.sum(extra["num_spikes"]))
         record.update(
-            spikes_per_ess=spikes / min_ess,
-            biological_ms_per_ess=float(np.sum(extra["biological_time_ms"])) / min_ess,
+            spikes_per_ess=_ratio(spikes, min_ess),
+            biological_ms_per_ess=_ratio(float(np.sum(extra["biological_time_ms"])), min_ess),
             spikes_per_draw=spikes / extra["num_spikes"].size,
         )
     record["error_curve"] = [
