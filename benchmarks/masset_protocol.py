@@ -1,7 +1,7 @@
 """The protocol of Masset et al. (2022, "Natural gradient enables fast sampling in spiking
 neural networks") for the networks of this package.
 
-    python benchmarks/masset_protocol.py [--dims 2 8 32 64] [--repeats 64] [--duration-ms 500]
+    python benchmarks/masset_protocol.py [--dims 2 8 32 64] [--repeats 100] [--duration-ms 500]
 
 Targets: Gaussians N(mu, Sigma) in d = 2, 8, 32, 64 dimensions with unit variances and every
 pairwise correlation rho = 0.75 (Sigma = (1 - rho) I + rho 1 1^T, condition number
@@ -310,7 +310,7 @@ def main(argv=None):
     parser.add_argument("--tau-ms", type=float, default=20.0)
     parser.add_argument("--lif-dt-ms", type=float, default=0.1)
     parser.add_argument("--hmc-step", type=float, default=0.3, help="whitened leapfrog step")
-    parser.add_argument("--repeats", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--duration-ms", type=float, default=500.0)
     parser.add_argument("--early-ms", type=float, default=50.0)
     parser.add_argument("--seed", type=int, default=0)

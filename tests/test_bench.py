@@ -116,3 +116,27 @@ def test_markdown_table_has_a_row_per_record():
 def test_unknown_model_is_named():
     with pytest.raises(SystemExit, match="unknown models: nope"):
         cli.main(["bench", "--models", "nope"])
+
+
+def test_lif_run_is_recorded_and_flagged_not_exact(tmp_path, capsys):
+    """The LIF network (no Metropolis step) runs when named, its warning does not break the
+    harness, and the record and both tables say it is not exact by construction."""
+    import warnings
+
+    from spiking_mcmc.bench import methods
+    from spiking_mcmc.dynamics.lif import InexactChainWarning
+
+    assert "spiking-lif" in methods.available_methods()
+    assert "spiking-lif" not in methods.available_methods(default_only=True)
+    argv = ["bench", "--models", "gaussian_corr_d2", "--methods", "spiking-lif", "--chains", "2"]
+    argv += ["--warmup", "30", "--samples", "30", "--out", str(tmp_path), "--quiet"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InexactChainWarning)  # a warning would fail the run
+        assert cli.main(argv + ["--no-figures"]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    (record,) = results["records"]
+    assert "error" not in record, record
+    assert record["method"] == "spiking-lif" and record["exact_by_construction"] is False
+    assert record["mean_accept_prob"] == 1.0 and record["max_abs_z"] >= 0
+    assert "spiking-lif*" in capsys.readouterr().out
+    assert "spiking-lif (not exact by construction)" in report.markdown_table(results)

@@ -26,6 +26,20 @@ def _ratio(value, reference):
     return value / reference
 
 
+INEXACT_NOTE = (
+    "* not exact by construction (no Metropolis step): its max|z| and |sd-1| are its bias"
+)
+
+
+INEXACT_MARK = " (not exact by construction)"
+
+
+def _method_label(record, mark="*"):
+    """The method's name, marked when its chain is not exact by construction (LIF)."""
+    exact = record.get("exact_by_construction", True)
+    return record["method"] + ("" if exact else mark)
+
+
 def _fmt(value, spec, width):
     return f"{'-':>{width}}" if value is None else f"{value:>{width}{spec}}"
 
@@ -41,7 +55,8 @@ def table(results: dict) -> str:
         per_grad = r.get("ess_per_grad")
         per_s = r.get("ess_per_s")
         lines.append(
-            f"{r['model'][:33]:<34}{r['method']:<21}{r['dimension']:>4}{r['min_ess_bulk']:>8.0f}"
+            f"{r['model'][:33]:<34}{_method_label(r):<21}{r['dimension']:>4}"
+            f"{r['min_ess_bulk']:>8.0f}"
             + _fmt(per_grad, ".4f", 10)
             + _fmt(_ratio(per_grad, nuts and nuts["ess_per_grad"]), ".2f", 7)
             + _fmt(per_s, ".0f", 9)
@@ -52,6 +67,8 @@ def table(results: dict) -> str:
             + _fmt(r.get("spikes_per_ess"), ".0f", 8)
             + f"{r['compile_s']:>8.1f}{r['sampling_s']:>8.2f}"
         )
+    if any(not r.get("exact_by_construction", True) for r in results["records"]):
+        lines.append(INEXACT_NOTE)
     machine = results.get("machine", {})
     lines.append(
         f"machine: {machine.get('processor', '?')}, {machine.get('cpu_count', '?')} cores, "
@@ -79,7 +96,8 @@ def markdown_table(results: dict) -> str:
             return "-" if value is None else format(value, spec)
 
         rows.append(
-            f"| {r['model']} | {r['dimension']} | {r['method']} | {r['min_ess_bulk']:.0f} "
+            f"| {r['model']} | {r['dimension']} | {_method_label(r, INEXACT_MARK)} "
+            f"| {r['min_ess_bulk']:.0f} "
             f"| {cell(r.get('ess_per_grad'), '.4f')} "
             f"| {cell(_ratio(r.get('ess_per_grad'), nuts and nuts['ess_per_grad']), '.2f')} "
             f"| {cell(r.get('ess_per_s'), '.0f')} "
