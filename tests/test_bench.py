@@ -140,3 +140,48 @@ def test_lif_run_is_recorded_and_flagged_not_exact(tmp_path, capsys):
     assert record["mean_accept_prob"] == 1.0 and record["max_abs_z"] >= 0
     assert "spiking-lif*" in capsys.readouterr().out
     assert "spiking-lif (not exact by construction)" in report.markdown_table(results)
+
+
+def test_chain_scaling_script_writes_ratios_at_each_chain_count(tmp_path, monkeypatch, capsys):
+    """benchmarks/chains.py on a tiny grid: one record per (method, chains), ratios to NUTS at
+    the same number of chains, a table and a figure."""
+    import runpy
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "chains.py"
+    argv = [
+        "chains.py",
+        "--models",
+        "eight_schools-eight_schools_noncentered",
+        "--chains",
+        "1,4",
+        "--total-draws",
+        "64",
+        "--warmup",
+        "50",
+        "--out",
+        str(tmp_path),
+    ]
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path(str(script), run_name="__main__")
+    records = json.loads((tmp_path / "results.json").read_text())["records"]
+    assert sorted((r["method"], r["num_chains"]) for r in records) == [
+        ("nuts", 1),
+        ("nuts", 4),
+        ("spiking-hamiltonian", 1),
+        ("spiking-hamiltonian", 4),
+    ]
+    for r in records:
+        assert "error" not in r, r
+        assert r["num_samples"] * r["num_chains"] == 64
+        assert r["ess_per_s_vs_nuts"] == pytest.approx(
+            r["ess_per_s"]
+            / next(
+                n["ess_per_s"]
+                for n in records
+                if n["method"] == "nuts" and n["num_chains"] == r["num_chains"]
+            )
+        )
+    assert (tmp_path / "chains.png").stat().st_size > 0
+    assert "x NUTS" in (tmp_path / "table.txt").read_text()
