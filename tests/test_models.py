@@ -80,6 +80,28 @@ def test_synthetic_references_are_analytic():
     assert c[0, 1] == pytest.approx(0.75) and c[3, 3] == pytest.approx(1.0)
 
 
+def test_hmm_example_has_no_float32_wall_where_mu_ties():
+    """log(mu_2 - mu_1) = -16.34 rounds mu_2 to mu_1 in float32 at z_1 = 2; the density there
+    is the smooth tail (Stan's positive_ordered never rejects), not a zero-density wall that
+    pinned a chain of the benchmark for 2000 iterations."""
+    from jax.flatten_util import ravel_pytree
+
+    p = models.load("hmm_example-hmm_example")
+    info = initialize_model(
+        jax.random.PRNGKey(0), p.model, model_args=p.args, model_kwargs=p.kwargs
+    )
+    unravel = ravel_pytree(info.param_info.z)[1]
+    point = {
+        "mu": np.array([2.0, -16.34], np.float32),
+        "theta1": np.array([2.589], np.float32),
+        "theta2": np.array([-2.529], np.float32),
+    }
+    near = {**point, "mu": np.array([1.99, -16.34], np.float32)}
+    energy = jax.vmap(lambda x: info.potential_fn(unravel(x)))
+    values = energy(np.stack([ravel_pytree(point)[0], ravel_pytree(near)[0]]))
+    assert np.all(np.isfinite(values)), values
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(DIMENSIONS) + ["gaussian_corr_d32", "gaussian_ill_d100"])
 def test_nuts_matches_reference(name):

@@ -64,12 +64,19 @@ def make_kernel(method: str, posterior, dense_mass: bool, spiking_options=None):
     from numpyro.infer import NUTS
 
     from spiking_mcmc import SpikingKernel
+    from spiking_mcmc.models.nuts_check import init_strategy
 
+    start = init_strategy(posterior.name)  # the module's INIT_VALUES, else init_to_uniform
     if method == "nuts":  # the same mass-matrix structure as the spiking kernels get
-        return NUTS(posterior.model, **{**nuts_options(posterior.name), "dense_mass": dense_mass})
+        options = {**nuts_options(posterior.name), "dense_mass": dense_mass}
+        return NUTS(posterior.model, init_strategy=start, **options)
     dynamics = method.removeprefix("spiking-")
     return SpikingKernel(
-        posterior.model, dynamics=dynamics, dense_mass=dense_mass, **(spiking_options or {})
+        posterior.model,
+        dynamics=dynamics,
+        dense_mass=dense_mass,
+        init_strategy=start,
+        **(spiking_options or {}),
     )
 
 

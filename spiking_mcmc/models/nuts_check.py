@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 import jax
+import numpy as np
 
 from spiking_mcmc.models.check import compare
 from spiking_mcmc.models.registry import POSTERIORDB, SYNTHETIC, load
@@ -12,11 +13,25 @@ from spiking_mcmc.models.registry import POSTERIORDB, SYNTHETIC, load
 DEFAULT_NUTS_CHECK = {"num_warmup": 1000, "num_samples": 1000, "num_chains": 4}
 
 
+def _module(name: str):
+    module = POSTERIORDB.get(name) or SYNTHETIC[name][0]
+    return importlib.import_module(f"spiking_mcmc.models.posteriors.{module}")
+
+
 def nuts_settings(name: str) -> dict:
     """The NUTS settings a posterior's module asks for (``NUTS_CHECK``), over the defaults."""
-    module = POSTERIORDB.get(name) or SYNTHETIC[name][0]
-    module = importlib.import_module(f"spiking_mcmc.models.posteriors.{module}")
-    return {**DEFAULT_NUTS_CHECK, **getattr(module, "NUTS_CHECK", {})}
+    return {**DEFAULT_NUTS_CHECK, **getattr(_module(name), "NUTS_CHECK", {})}
+
+
+def init_strategy(name: str):
+    """``init_to_value`` at the module's documented ``INIT_VALUES`` (a start in the main mode),
+    else NumPyro's default ``init_to_uniform``: for every MCMC method alike."""
+    from numpyro.infer import init_to_uniform, init_to_value
+
+    values = getattr(_module(name), "INIT_VALUES", None)
+    if values is None:
+        return init_to_uniform
+    return init_to_value(values={k: np.asarray(v, dtype=float) for k, v in values.items()})
 
 
 def run_nuts_check(name: str, seed: int = 0):
@@ -31,7 +46,7 @@ def run_nuts_check(name: str, seed: int = 0):
         if k in settings
     }
     mcmc = MCMC(
-        NUTS(posterior.model, **kernel_options),
+        NUTS(posterior.model, init_strategy=init_strategy(name), **kernel_options),
         num_warmup=settings["num_warmup"],
         num_samples=settings["num_samples"],
         num_chains=settings["num_chains"],
