@@ -83,17 +83,18 @@ def test_same_per_chain_keys_give_the_same_draws_in_every_chain_method(dynamics)
         np.testing.assert_allclose(value, reference, atol=1e-5, err_msg=str(key))
 
 
-def test_chain_batches_give_the_draws_of_all_chains_at_once():
+def test_chain_batches_give_the_draws_of_all_chains_at_once(precision):
     def draws(batch):
         kernel = SpikingKernel(tiny_model, adaptation="cross_chain", chain_batch_size=batch)
-        return run(kernel, 50, 50, num_chains=6, y=Y).get_samples()["mu"]
+        # data in the precision's dtype: jax's caches do not tell f32 from f64 numpy inputs
+        return run(kernel, 50, 50, num_chains=6, y=jnp.asarray(Y)).get_samples()["mu"]
 
     np.testing.assert_allclose(draws(4), draws(None), atol=1e-4)
 
 
-def test_cross_chain_shares_one_network_and_steps_in_lock_step():
+def test_cross_chain_shares_one_network_and_steps_in_lock_step(precision):
     kernel = SpikingKernel(tiny_model, adaptation="cross_chain")
-    mcmc = run(kernel, num_warmup=150, num_samples=100, num_chains=8, y=Y)
+    mcmc = run(kernel, num_warmup=150, num_samples=100, num_chains=8, y=jnp.asarray(Y))
     state = mcmc.last_state
     assert jnp.ndim(state.adapt_state.step_size) == 0  # one step size for all chains
     assert jnp.ndim(state.tuning.log_length) == 0  # one trajectory length
