@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 from numpyro.infer import MCMC
 from numpyro.infer.hmc_util import welford_covariance
-from targets import Y, correlated_gaussian, gaussian_model, gaussian_reference, tiny_model
+from targets import (
+    Y,
+    correlated_gaussian,
+    gaussian_model,
+    gaussian_reference,
+    run_split_and_whole,
+    tiny_model,
+)
 
 from spiking_mcmc import SpikingKernel, cross_chain, models
 from spiking_mcmc.dynamics import hamiltonian as ham
@@ -105,6 +112,15 @@ def test_cross_chain_shares_one_network_and_steps_in_lock_step(precision):
     np.testing.assert_array_equal(one.z["mu"], state.z["mu"][3])
     network, _ = kernel.get_network(one, hessian=False)
     assert network.decoders.shape == (2, 2)
+
+
+def test_cross_chain_run_resumes_from_its_pickled_last_state():
+    """The shared adaptation (no chain axis) survives pickling and MCMC's post_warmup_state."""
+    joined, whole, state = run_split_and_whole(
+        lambda: SpikingKernel(tiny_model, adaptation="cross_chain")
+    )
+    assert jnp.ndim(state.adapt_state.step_size) == 0
+    np.testing.assert_allclose(joined, whole, rtol=1e-6)
 
 
 def test_cross_chain_outside_vectorized_chains_warns():
