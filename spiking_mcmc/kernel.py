@@ -209,19 +209,22 @@ class SpikingKernel(MCMCKernel):
         logdensity_and_grad = self._logdensity_and_grad(potential_fn)
         make_params = self._make_params
         adapt = num_warmup > 0
+        what_to_adapt = {
+            # a network without a Metropolis step (lif) has no acceptance rate to tune toward
+            "adapt_step_size": self._adapt_step_size
+            and adapt
+            and getattr(self._dynamics, "EXACT", True),
+            "adapt_mass_matrix": self._adapt_mass_matrix and adapt,
+            "dense_mass": self._dense_mass,
+        }
         wa_init, self._wa_update = make_warmup_adapter(
             max(num_warmup, 1),
             self._dynamics.transition,
             make_params,
             logdensity_and_grad,
             self._target_accept_prob,
-            # a network without a Metropolis step (lif) has no acceptance rate to tune toward
-            adapt_step_size=self._adapt_step_size
-            and adapt
-            and getattr(self._dynamics, "EXACT", True),
-            adapt_mass_matrix=self._adapt_mass_matrix and adapt,
-            dense_mass=self._dense_mass,
             find_heuristic_step_size=self._find_heuristic_step_size,
+            **what_to_adapt,
         )
 
         init_tuning = getattr(self._dynamics, "init_tuning", None)  # optional warmup hook
@@ -283,13 +286,7 @@ class SpikingKernel(MCMCKernel):
             )
         if self.adaptation == "cross_chain":
             init_shared, self._cross_chain_update = make_cross_chain_adapter(
-                num_warmup,
-                self._target_accept_prob,
-                adapt_step_size=self._adapt_step_size
-                and adapt
-                and getattr(self._dynamics, "EXACT", True),
-                adapt_mass_matrix=self._adapt_mass_matrix and adapt,
-                dense_mass=self._dense_mass,
+                num_warmup, self._target_accept_prob, **what_to_adapt
             )
 
             def init_all(params, keys):

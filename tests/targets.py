@@ -65,3 +65,33 @@ def run_split_and_whole(make_kernel, num_warmup=200, num_samples=400):
     second.run(state.rng_key, y=Y)
     halves = [m.get_samples(group_by_chain=True)["mu"] for m in (first, second)]
     return np.concatenate(halves, axis=1), whole.get_samples(group_by_chain=True)["mu"], state
+
+
+def run_chains(kernel, num_warmup, num_samples, num_chains, method="vectorized", seed=0, **kw):
+    """MCMC(kernel).run with the given chains (NumPyro's "parallel falls back to sequential on
+    one CPU" warning silenced); returns the MCMC object."""
+    import warnings
+
+    import jax
+    from numpyro.infer import MCMC
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        mcmc = MCMC(
+            kernel,
+            num_warmup=num_warmup,
+            num_samples=num_samples,
+            num_chains=num_chains,
+            chain_method=method,
+            progress_bar=False,
+        )
+        mcmc.run(jax.random.PRNGKey(seed), **kw)
+    return mcmc
+
+
+def always_accept(key, log_accept_ratio, finite):
+    """A broken Metropolis step that accepts every finite proposal (for checks that must fail)."""
+    import jax.numpy as jnp
+
+    accept_prob = jnp.exp(jnp.minimum(jnp.where(finite, log_accept_ratio, -jnp.inf), 0.0))
+    return accept_prob, finite

@@ -11,6 +11,7 @@ from numpyro.infer import HMC, MCMC
 from numpyro.infer.hmc_util import IntegratorState, euclidean_kinetic_energy, velocity_verlet
 from targets import (
     Y,
+    always_accept,
     correlated_gaussian,
     gaussian_model,
     gaussian_reference,
@@ -271,10 +272,6 @@ def test_exact_on_correlated_gaussian(dense_mass):
 @pytest.mark.slow
 def test_without_metropolis_step_the_check_fails(monkeypatch):
     """The same check with every (finite) proposal accepted must fail."""
-
-    def always_accept(key, log_accept_ratio, finite):
-        accept_prob = jnp.exp(jnp.minimum(jnp.where(finite, log_accept_ratio, -jnp.inf), 0.0))
-        return accept_prob, finite
 
     monkeypatch.setattr(ham, "metropolis_hastings", always_accept)
     result, _ = gaussian_check(dense_mass=True)

@@ -7,12 +7,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from numpyro.infer import MCMC
 from targets import (
     Y,
     correlated_gaussian,
     gaussian_model,
     gaussian_reference,
+    run_chains,
     run_split_and_whole,
     tiny_model,
 )
@@ -25,16 +25,7 @@ PoissonKernel = functools.partial(SpikingKernel, dynamics="poisson")
 
 
 def run(kernel, num_warmup=500, num_samples=500, num_chains=2, method="vectorized", seed=0, **kw):
-    mcmc = MCMC(
-        kernel,
-        num_warmup=num_warmup,
-        num_samples=num_samples,
-        num_chains=num_chains,
-        chain_method=method,
-        progress_bar=False,
-    )
-    mcmc.run(jax.random.PRNGKey(seed), **kw)
-    return mcmc
+    return run_chains(kernel, num_warmup, num_samples, num_chains, method, seed, **kw)
 
 
 def gaussian_check(dense_mass, num_samples=5000):

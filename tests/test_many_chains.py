@@ -4,20 +4,20 @@ import os
 import subprocess
 import sys
 import textwrap
-import warnings
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from numpyro.infer import MCMC
 from numpyro.infer.hmc_util import welford_covariance
 from targets import (
     Y,
+    always_accept,
     correlated_gaussian,
     gaussian_model,
     gaussian_reference,
+    run_chains,
     run_split_and_whole,
     tiny_model,
 )
@@ -25,20 +25,7 @@ from targets import (
 from spiking_mcmc import SpikingKernel, cross_chain, models
 from spiking_mcmc.dynamics import hamiltonian as ham
 
-
-def run(kernel, num_warmup, num_samples, num_chains, method="vectorized", seed=0, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # NumPyro: parallel falls back on 1 CPU
-        mcmc = MCMC(
-            kernel,
-            num_warmup=num_warmup,
-            num_samples=num_samples,
-            num_chains=num_chains,
-            chain_method=method,
-            progress_bar=False,
-        )
-        mcmc.run(jax.random.PRNGKey(seed), **kw)
-    return mcmc
+run = run_chains
 
 
 # -- the pooled statistics --------------------------------------------------------------------
@@ -180,10 +167,6 @@ def test_every_chain_method_is_exact(case):
 
 @pytest.mark.slow
 def test_cross_chain_without_metropolis_step_fails_the_check(monkeypatch):
-    def always_accept(key, log_accept_ratio, finite):
-        accept_prob = jnp.exp(jnp.minimum(jnp.where(finite, log_accept_ratio, -jnp.inf), 0.0))
-        return accept_prob, finite
-
     monkeypatch.setattr(ham, "metropolis_hastings", always_accept)
     result = gaussian_check(*CASES["hamiltonian-cross-chain"])
     assert not result.passed, result.table()
