@@ -270,8 +270,9 @@ class SpikingKernel(MCMCKernel):
         if not vectorized:
             if self.adaptation == "cross_chain":
                 warnings.warn(
-                    "adaptation='cross_chain' pools chains only with chain_method='vectorized'; "
-                    "with one chain per call (sequential, parallel) each chain adapts alone",
+                    "adaptation='cross_chain' pools chains only with chain_method='vectorized' "
+                    "and num_chains > 1; with one chain per call (a single chain, sequential or "
+                    "parallel chains) each chain adapts alone",
                     UserWarning,
                     stacklevel=2,
                 )
