@@ -20,7 +20,7 @@ $(PY):
 	$(PY) -m pip install --quiet -e '.[dev]'
 
 bench: $(PY)
-	$(VENV)/bin/spiking-mcmc bench
+	$(PY) -m benchmarks
 
 test: $(PY)
 	$(PY) -m pytest -q

@@ -8,7 +8,7 @@ For each posterior and each number of chains C the total number of draws is held
 (``--total-draws``, split as total / C draws per chain), every chain has the same warmup
 (``--warmup`` transitions), and both samplers run vectorised chains (``chain_method=
 "vectorized"``) through the same ahead-of-time compiled loops as the main benchmark
-(``spiking_mcmc.bench.methods.run_mcmc``): NUTS with NumPyro's per-chain adaptation, the IF
+(``benchmarks.methods.run_mcmc``): NUTS with NumPyro's per-chain adaptation, the IF
 Hamiltonian network with cross-chain adaptation (one step size, covariance and trajectory
 length learned from all chains; every chain makes the same number of leapfrog steps). Reported
 per run: min bulk ESS over the reference parameters, split R-hat and the exactness check,
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import jax
 
-from spiking_mcmc import models
-from spiking_mcmc.bench import harness
-from spiking_mcmc.bench import methods as m
+import models
+from benchmarks import harness
+from benchmarks import methods as m
 
 HERE = Path(__file__).parent
 MODELS = (  # cheapest first, so that an interrupted run has whole posteriors

@@ -20,8 +20,8 @@ def main():
     args = parser.parse_args()
     if args.x64:
         jax.config.update("jax_enable_x64", True)
-    from spiking_mcmc import models
-    from spiking_mcmc.models.nuts_check import run_nuts_check
+    import models
+    from models.nuts_check import run_nuts_check
 
     names = models.list_models() if args.names == ["all"] else args.names
     for name in names:

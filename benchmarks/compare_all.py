@@ -12,9 +12,9 @@ Writes results.json (one record per pair, with machine, versions, seed, settings
 import argparse
 from pathlib import Path
 
-from spiking_mcmc import models
-from spiking_mcmc.bench import harness, report
-from spiking_mcmc.bench import methods as m
+import models
+from benchmarks import harness, report
+from benchmarks import methods as m
 
 HERE = Path(__file__).parent
 

@@ -21,7 +21,8 @@ import jax
 import numpy as np
 from numpyro.infer import MCMC, NUTS
 
-from spiking_mcmc import SpikingKernel, models
+import models
+from spiking_mcmc import SpikingKernel
 
 MODELS = (
     "gaussian_ill_d100",

@@ -22,7 +22,8 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.infer import MCMC
 
-from spiking_mcmc import SpikingKernel, neural, plots, recording
+from spiking_mcmc import SpikingKernel, neural
+from spiking_mcmc.neural import plots, recording
 
 DIM = 4
 MEAN = np.linspace(-1.0, 1.0, DIM)
@@ -44,7 +45,7 @@ def main(folder, num_windows=20_000):
     rec = recording.record_kernel(kernel, state, num_windows, key=jax.random.PRNGKey(1))
     decoders = np.asarray(network.decoders, float)
     a = network.expected_spikes
-    jitter = kernel.settings["jitter"]
+    jitter = kernel.settings.jitter
     precision = np.linalg.inv(COV)
     potentials = -0.5 * (rec.start_positions - MEAN) @ precision @ decoders
     beta = neural.acceptance_factors(rec.spike_counts, rec.is_accepted, potentials)

@@ -16,7 +16,8 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.infer import MCMC
 
-from spiking_mcmc import SpikingKernel, neural, plots, recording
+from spiking_mcmc import SpikingKernel, neural
+from spiking_mcmc.neural import plots, recording
 
 MEAN = np.array([0.5, -0.3])
 COV = np.array([[1.0, 0.8], [0.8, 1.0]])

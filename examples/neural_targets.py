@@ -27,7 +27,9 @@ from jax.flatten_util import ravel_pytree
 from numpyro.infer import MCMC
 from numpyro.infer.util import potential_energy
 
-from spiking_mcmc import SpikingKernel, models, neural, plots, recording
+import models
+from spiking_mcmc import SpikingKernel, neural
+from spiking_mcmc.neural import plots, recording
 
 TARGETS = {  # posterior, ON/OFF pairs per dimension, pairs shown in the raster, warmup windows
     "gaussian32": ("gaussian_corr_d32", 2, 12, 3000),
@@ -89,7 +91,7 @@ def run(target, folder):
     cv = neural.isi_cv(times, neurons, 2 * num_pairs)
     fano = neural.fano_factors(rec.spike_counts)
     measured = neural.count_correlation(rec.spike_counts)[0]
-    jitter = kernel.settings["jitter"]
+    jitter = kernel.settings.jitter
     predicted = predicted_correlation(np.asarray(weights), network, jitter)
     at_state = correlation_match(measured, predicted)
     decoders = np.asarray(network.decoders, float)

@@ -10,7 +10,8 @@ import jax
 import numpy as np
 from numpyro.infer import MCMC, NUTS
 
-from spiking_mcmc import SpikingKernel, models
+import models
+from spiking_mcmc import SpikingKernel
 
 posterior = models.load("eight_schools-eight_schools_noncentered")
 rows = []

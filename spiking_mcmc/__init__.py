@@ -4,8 +4,9 @@ import sys as _sys
 
 import numpyro.infer as _numpyro_infer
 
-from spiking_mcmc.kernel import SpikingKernel, SpikingState
+from spiking_mcmc.kernel import SpikingKernel
 from spiking_mcmc.network import Network
+from spiking_mcmc.state import SpikingState
 
 # arviz_base registers numpyro.infer.initialization as a lazy module; when arviz is imported
 # before numpyro, the submodule never becomes an attribute of numpyro.infer and
@@ -14,4 +15,4 @@ if not hasattr(_numpyro_infer, "initialization"):
     _numpyro_infer.initialization = _sys.modules["numpyro.infer.initialization"]
 
 __all__ = ["Network", "SpikingKernel", "SpikingState"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

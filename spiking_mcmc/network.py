@@ -12,6 +12,7 @@ spikes of one neuron in one window at zero membrane potential.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import NamedTuple
 
@@ -55,14 +56,7 @@ def membrane_potential(decoders, grad_log_density, max_potential):
     return jnp.clip(0.5 * (grad_log_density @ decoders), -max_potential, max_potential)
 
 
-def firing_rates_hz(network: Network, membrane_potential):
-    """ON and OFF rates lam0 * exp(+-u) in Hz, each of shape (..., P)."""
-    return (
-        network.base_rate_hz * jnp.exp(membrane_potential),
-        network.base_rate_hz * jnp.exp(-membrane_potential),
-    )
-
-
+@functools.lru_cache(maxsize=64)
 def tight_frame(dim: int, num_pairs: int, seed: int = 0):
     """A d x P matrix F with F F^T = I (identity when P = d): directions of an overcomplete code.
 
@@ -81,14 +75,6 @@ def tight_frame(dim: int, num_pairs: int, seed: int = 0):
 def decoder_scale(step_size, expected_spikes):
     """delta = sqrt(h / (2a)): the jump per spike that gives a Langevin step h (MALA units)."""
     return jnp.sqrt(step_size / (2.0 * expected_spikes))
-
-
-def decoders(covariance_sqrt, step_size, expected_spikes, frame=None):
-    """D = delta * L F with L L^T = Sigma: decoders of a network with Langevin step h."""
-    basis = jnp.diag(covariance_sqrt) if jnp.ndim(covariance_sqrt) == 1 else covariance_sqrt
-    if frame is not None:
-        basis = basis @ jnp.asarray(frame, dtype=basis.dtype)
-    return decoder_scale(step_size, expected_spikes) * basis
 
 
 def recurrent_weights(decoders, hessian_neg_log_density):
@@ -129,3 +115,44 @@ def load(path):
         rest = {k: jnp.asarray(data[k]) for k in ("step_size", "inverse_mass_matrix") if k in data}
         rest.update(json.loads(str(data["extra_json"])) if "extra_json" in data else {})
     return network, rest
+
+
+def describe(kernel, state, hessian: bool = True):
+    """(Network, W) of one chain's ``state`` of a SpikingKernel (see ``get_network``)."""
+    spec = kernel.dynamics
+    if spec.network is None:
+        raise NotImplementedError(
+            f"dynamics={kernel.dynamics_name!r} does not describe its network as decoders and rates"
+        )
+    network = spec.network(kernel.network_params(state))
+    if not hessian:
+        return network, None
+    from jax.flatten_util import ravel_pytree
+
+    logdensity_and_grad = kernel.logdensity_and_grad()
+    position = ravel_pytree(state.z)[0]
+    h = hessian_of_potential(lambda x: -logdensity_and_grad(x)[0], position)
+    return network, recurrent_weights(network.decoders, h)
+
+
+def save_kernel(path, kernel, state):
+    """Save one chain's network and what warmup learned (step size, covariance, settings)."""
+    network, _ = describe(kernel, state, hessian=False)
+    save(
+        path,
+        network,
+        step_size=state.adapt_state.step_size,
+        inverse_mass_matrix=state.adapt_state.metric.covariance(),
+        dynamics=kernel.dynamics_name,
+        settings={k: v for k, v in kernel.settings.to_dict().items() if v is not None},
+    )
+
+
+def saved_kernel_options(path, overrides: dict) -> dict:
+    """SpikingKernel options that start from a saved network (``overrides`` win)."""
+    _, saved = load(path)
+    options = {**saved.get("settings", {}), **overrides}
+    options.setdefault("dynamics", saved.get("dynamics", "poisson"))
+    options.setdefault("step_size", float(saved["step_size"]))
+    options.setdefault("inverse_mass_matrix", saved["inverse_mass_matrix"])
+    return options

@@ -12,9 +12,14 @@ class ModelError(ValueError):
     """The model (or potential function) cannot be sampled by a spiking network as given."""
 
 
+def is_traced(value) -> bool:
+    """A value under a jax transformation (a kernel built inside ``jax.jit``): not checked."""
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(value))
+
+
 def check_positive(name: str, value, allow_none: bool = False, allow_zero: bool = False):
     """A finite number > 0 (or >= 0 with ``allow_zero``); names the setting when it is not."""
-    if value is None and allow_none:
+    if (value is None and allow_none) or is_traced(value):
         return
     try:
         number = float(value)
@@ -26,10 +31,46 @@ def check_positive(name: str, value, allow_none: bool = False, allow_zero: bool 
         raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
 
 
+def check_non_negative(name: str, value):
+    """A finite number >= 0."""
+    check_positive(name, value, allow_zero=True)
+
+
 def check_probability(name: str, value):
     """A number strictly between 0 and 1."""
+    if is_traced(value):
+        return
     if not (isinstance(value, int | float | np.floating) and 0.0 < float(value) < 1.0):
         raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}")
+
+
+def check_fraction(name: str, value):
+    """A number in [0, 1) (a relative jitter)."""
+    if is_traced(value):
+        return
+    if not (isinstance(value, int | float | np.floating) and 0.0 <= float(value) < 1.0):
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+
+
+def check_positive_int(name: str, value, allow_none: bool = False):
+    """An integer >= 1 (not a bool); None when ``allow_none``."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be a positive integer{extra}, got {value!r}")
+
+
+def check_bool(name: str, value):
+    """True or False."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
+def check_choice(name: str, value, choices):
+    """One of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
 
 
 def check_dtype(tree, what: str):

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from spiking_mcmc.bench import cli, metrics, report
+from benchmarks import __main__ as cli
+from benchmarks import metrics, report
 
 
 def ar1(phi, chains, draws, seed):
@@ -50,7 +51,6 @@ def test_error_helper_flags_a_shifted_sample():
 
 def test_command_line_writes_results_and_resume_skips_finished_pairs(tmp_path, capsys):
     argv = [
-        "bench",
         "--models",
         "gaussian_corr_d2",
         "--methods",
@@ -115,7 +115,7 @@ def test_markdown_table_has_a_row_per_record():
 
 def test_unknown_model_is_named():
     with pytest.raises(SystemExit, match="unknown models: nope"):
-        cli.main(["bench", "--models", "nope"])
+        cli.main(["--models", "nope"])
 
 
 def test_lif_run_is_recorded_and_flagged_not_exact(tmp_path, capsys):
@@ -123,12 +123,12 @@ def test_lif_run_is_recorded_and_flagged_not_exact(tmp_path, capsys):
     harness, and the record and both tables say it is not exact by construction."""
     import warnings
 
-    from spiking_mcmc.bench import methods
+    from benchmarks import methods
     from spiking_mcmc.dynamics.lif import InexactChainWarning
 
     assert "spiking-lif" in methods.available_methods()
     assert "spiking-lif" not in methods.available_methods(default_only=True)
-    argv = ["bench", "--models", "gaussian_corr_d2", "--methods", "spiking-lif", "--chains", "2"]
+    argv = ["--models", "gaussian_corr_d2", "--methods", "spiking-lif", "--chains", "2"]
     argv += ["--warmup", "30", "--samples", "30", "--out", str(tmp_path), "--quiet"]
     with warnings.catch_warnings():
         warnings.simplefilter("error", InexactChainWarning)  # a warning would fail the run

@@ -19,10 +19,12 @@ from targets import (
     tiny_model,
 )
 
-from spiking_mcmc import SpikingKernel, models
+import models
+from spiking_mcmc import SpikingKernel
 from spiking_mcmc.dynamics import hamiltonian as ham
 from spiking_mcmc.dynamics import registry
 from spiking_mcmc.dynamics.base import PositionState, TransitionInfo
+from spiking_mcmc.metric import Metric
 
 
 def run(kernel, num_warmup=1000, num_samples=2000, num_chains=4, seed=0, **kw):
@@ -55,18 +57,19 @@ def banana_logdensity(x):
 
 
 def random_problem(seed, dim=4, quantum_ratio=0.5, dense=True):
-    """A random state (x, p, v), decoders L, step eps and quantum q (float64)."""
+    """A random state (x, p, v), a metric L, step eps and quantum q (float64)."""
     rng = np.random.default_rng(seed)
     step = 0.2
     quantum = quantum_ratio * step
     if dense:
-        factor = np.triu(rng.normal(size=(dim, dim)) * 0.3) + np.diag(rng.uniform(0.5, 1.5, dim))
+        lower = np.tril(rng.normal(size=(dim, dim)) * 0.3, -1) + np.diag(rng.uniform(0.5, 1.5, dim))
+        factor = Metric(jnp.asarray(np.sqrt(np.diag(lower @ lower.T))), jnp.asarray(lower))
     else:
-        factor = rng.uniform(0.5, 1.5, dim)
+        factor = Metric(jnp.asarray(rng.uniform(0.5, 1.5, dim)))
     x = jnp.asarray(rng.normal(size=dim))
     p = jnp.asarray(rng.normal(size=dim))
     v = jnp.asarray(rng.uniform(-0.5 * quantum, 0.5 * quantum, size=dim))
-    return x, p, v, jnp.asarray(factor), step, quantum
+    return x, p, v, factor, step, quantum
 
 
 def start(logdensity, x, p, v):
@@ -114,7 +117,7 @@ def test_reversible_at_an_exact_rounding_tie():
         x = jnp.array([-1.5, 0.75])
         p = jnp.array([0.5, -0.25])
         v = jnp.array([0.0, -0.125])  # second membrane starts on the boundary -q/2
-        factor = jnp.ones(2)
+        factor = Metric(jnp.ones(2))
         step, quantum = 0.5, 0.25
         drive = v + 0.5 * step * jax.grad(gaussian)(x)
         assert float(drive[0] / quantum) == 1.5  # the first kick is an exact tie
@@ -171,9 +174,9 @@ def test_spikes_carry_the_momentum_and_membranes_stay_in_range():
         traj = start(banana_logdensity, x, p, v)
         force_sum = jnp.zeros_like(x)
         for _ in range(10):
-            force_before = ham.whiten_gradient(factor, traj.grad_log_density)
+            force_before = factor.whiten_gradient(traj.grad_log_density)
             traj = ham.leapfrog_step(traj, grad_fn, factor, step, quantum)
-            force_after = ham.whiten_gradient(factor, traj.grad_log_density)
+            force_after = factor.whiten_gradient(traj.grad_log_density)
             force_sum = force_sum + 0.5 * step * (force_before + force_after)
             assert bool(jnp.all((traj.membrane >= -quantum / 2) & (traj.membrane < quantum / 2)))
         net = (traj.on_spikes - traj.off_spikes).astype(x.dtype)
@@ -193,24 +196,25 @@ def test_vanishing_quantum_is_the_leapfrog_of_numpyro_hmc():
         def potential(z):
             return -banana_logdensity(z)
 
-        covariance = factor @ factor.T
+        lower = factor.matrix()
+        covariance = lower @ lower.T
         init_fn, update_fn = velocity_verlet(
             potential, lambda inverse_mass, r: euclidean_kinetic_energy(inverse_mass, r)
         )
         # whitened momentum w = p + v is L^T r for NumPyro's momentum r (velocity M^-1 r = L w)
-        r = jnp.linalg.solve(factor.T, p + v)
+        r = jnp.linalg.solve(lower.T, p + v)
         state = init_fn(x, r)
         for _ in range(30):
             state = update_fn(step, covariance, state)
         assert isinstance(state, IntegratorState)
         np.testing.assert_allclose(out.position, state.z, atol=1e-7)
-        np.testing.assert_allclose(out.momentum + out.membrane, factor.T @ state.r, atol=1e-7)
+        np.testing.assert_allclose(out.momentum + out.membrane, lower.T @ state.r, atol=1e-7)
 
 
 # -- the transition ---------------------------------------------------------------------------
 def test_transition_fields_are_consistent():
-    settings = dict(ham.DEFAULTS)
-    params = ham.make_params(0.3, jnp.ones(3), settings)
+    settings = ham.HamiltonianSettings()
+    params = ham.build(settings, Metric(jnp.ones(3)), 0.3)
     grad_fn = jax.value_and_grad(banana_logdensity)
     x = jnp.array([0.3, -0.2, 0.5])
     value, grad = grad_fn(x)
@@ -224,7 +228,7 @@ def test_transition_fields_are_consistent():
     np.testing.assert_array_equal(info.num_steps, info.num_grad_evals)
     # eps in [0.24, 0.36], time in [1, 2]: n = ceil(time / eps) in [3, 9]
     assert int(info.num_steps.min()) >= 3 and int(info.num_steps.max()) <= 9
-    np.testing.assert_allclose(info.biological_time_ms, info.num_steps * settings["step_ms"])
+    np.testing.assert_allclose(info.biological_time_ms, info.num_steps * settings.step_ms)
     assert 0.5 < float(info.accept_prob.mean()) <= 1.0
     assert not bool(info.diverging.any())
     moved = np.any(np.asarray(new.position) != np.asarray(x), axis=1)
@@ -235,7 +239,7 @@ def test_nonfinite_trajectory_is_rejected_and_diverging():
     def cliff(x):
         return jnp.where(x[0] > 0.5, jnp.nan, -0.5 * jnp.sum(x**2))
 
-    params = ham.make_params(0.5, jnp.ones(2), dict(ham.DEFAULTS))
+    params = ham.build(ham.HamiltonianSettings(), Metric(jnp.ones(2)), 0.5)
     grad_fn = jax.value_and_grad(cliff)
     x = jnp.array([0.4, 0.0])
     value, grad = grad_fn(x)
@@ -335,7 +339,7 @@ def test_trajectory_length_follows_the_scale_of_the_posterior():
     for scale, adapt in ((6.0, False), (6.0, True)):
         kernel = SpikingKernel(wide(scale), dynamics="hamiltonian", adapt_mass_matrix=adapt)
         mcmc = run(kernel, num_warmup=500, num_samples=10, num_chains=2)
-        lengths[adapt] = np.exp(np.asarray(mcmc.last_state.tuning.log_length))
+        lengths[adapt] = np.exp(np.asarray(mcmc.last_state.adapt_state.tuning.log_length))
     assert np.all(lengths[False] > 3.0), lengths
     assert np.all((lengths[True] > 0.4) & (lengths[True] < 2.5)), lengths
 
@@ -349,7 +353,7 @@ def test_fixed_trajectory_length_has_no_tuning_state():
         trajectory_length=0.5,
     )
     mcmc = run(kernel, num_warmup=100, num_samples=100, num_chains=1)
-    assert mcmc.last_state.tuning is None
+    assert mcmc.last_state.adapt_state.tuning is None
     steps = np.asarray(mcmc.get_extra_fields()["num_steps"])
     eps = float(mcmc.last_state.adapt_state.step_size)
     assert steps.max() <= np.ceil(1.0 / (0.8 * eps))
@@ -358,7 +362,7 @@ def test_fixed_trajectory_length_has_no_tuning_state():
 # -- the user's view --------------------------------------------------------------------------
 def test_registered():
     assert "hamiltonian" in registry.names()
-    assert registry.get("hamiltonian") is ham
+    assert registry.get("hamiltonian") is ham.DYNAMICS
 
 
 def test_arviz_sample_stats_have_spike_statistics():
@@ -413,7 +417,7 @@ def test_resume_from_last_state_gives_the_same_draws():
         return SpikingKernel(tiny_model, dynamics="hamiltonian")
 
     joined, whole, state = run_split_and_whole(kernel)
-    assert state.tuning is not None
+    assert state.adapt_state.tuning is not None
     np.testing.assert_allclose(joined, whole, rtol=1e-6)
 
 
@@ -424,7 +428,7 @@ def test_runs_in_float64():
         mcmc = run(kernel, num_warmup=300, num_samples=300, num_chains=2)
         x = mcmc.get_samples()["x"]
         assert x.dtype == jnp.float64
-        assert mcmc.last_state.tuning.log_length.dtype == jnp.float64
+        assert mcmc.last_state.adapt_state.tuning.log_length.dtype == jnp.float64
         assert bool(jnp.all(jnp.isfinite(x)))
 
 

@@ -11,8 +11,10 @@ import numpyro.distributions as dist
 import pytest
 from numpyro.infer import MCMC
 
-from spiking_mcmc import SpikingKernel, recording
+from spiking_mcmc import SpikingKernel
 from spiking_mcmc.dynamics import lif, registry
+from spiking_mcmc.metric import from_factor
+from spiking_mcmc.neural import recording
 
 SIGMA = np.array([[1.0, 0.8], [0.8, 1.0]])
 MU = np.array([0.5, -0.3])
@@ -28,24 +30,30 @@ LOG_DENSITY_AND_GRAD = jax.value_and_grad(_log_density)
 
 
 def make(**settings):
-    settings = {**lif.DEFAULTS, **settings}
-    lif.check_settings(settings)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", lif.InexactChainWarning)
-        return lif.make_params(
-            1.0, jnp.asarray(CHOL, jnp.float32), settings, lif.frame(2, settings)
-        )
+    return lif.build(lif.LIFSettings(**settings), from_factor(jnp.asarray(CHOL, jnp.float32)), 1.0)
 
 
 def start():
     return recording.start_state(LOG_DENSITY_AND_GRAD, jnp.asarray(MU, jnp.float32))
 
 
-def test_lif_is_registered_and_warns_that_it_is_not_exact():
-    assert registry.get("lif") is lif
-    assert lif.EXACT is False
+def test_lif_is_registered_and_warns_once_that_it_is_not_exact():
+    """One warning when the kernel is built, none from tracing and running it."""
+    assert registry.get("lif") is lif.DYNAMICS
+    assert lif.DYNAMICS.exact is False
     with pytest.warns(lif.InexactChainWarning, match="NOT an exact MCMC"):
-        lif.make_params(1.0, jnp.ones(2), lif.DEFAULTS)
+        kernel = SpikingKernel(lambda: numpyro.sample("x", dist.Normal()), dynamics="lif")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lif.InexactChainWarning)
+        mcmc = MCMC(
+            kernel,
+            num_warmup=5,
+            num_samples=5,
+            num_chains=2,
+            chain_method="vectorized",
+            progress_bar=False,
+        )
+        mcmc.run(jax.random.PRNGKey(0))
 
 
 def test_transition_info_shows_no_metropolis_step():
@@ -74,7 +82,7 @@ def test_readout_moves_by_decoded_spikes(num_pairs):
     )
     # every spike moves the whitened readout by spike_size
     whitened = np.linalg.solve(CHOL, decoders)
-    np.testing.assert_allclose(np.linalg.norm(whitened, axis=0), lif.DEFAULTS["spike_size"])
+    np.testing.assert_allclose(np.linalg.norm(whitened, axis=0), lif.LIFSettings().spike_size)
     assert np.all(rec.is_accepted)
 
 
@@ -112,17 +120,17 @@ def test_check_settings_names_the_bad_setting():
         ({"num_pairs": 0}, "num_pairs"),
     ]:
         with pytest.raises(ValueError, match=match):
-            lif.check_settings({**lif.DEFAULTS, **bad})
+            lif.LIFSettings(**bad)
 
 
 def test_kernel_runs_lif_and_reports_accept_prob_one():
     def model():
         numpyro.sample("x", dist.MultivariateNormal(MU, covariance_matrix=SIGMA))
 
-    kernel = SpikingKernel(model, dynamics="lif", dense_mass=True)
-    mcmc = MCMC(kernel, num_warmup=200, num_samples=600, progress_bar=False)
     with pytest.warns(lif.InexactChainWarning):
-        mcmc.run(jax.random.PRNGKey(0), extra_fields=("accept_prob", "num_spikes"))
+        kernel = SpikingKernel(model, dynamics="lif", dense_mass=True)
+    mcmc = MCMC(kernel, num_warmup=200, num_samples=600, progress_bar=False)
+    mcmc.run(jax.random.PRNGKey(0), extra_fields=("accept_prob", "num_spikes"))
     extra = mcmc.get_extra_fields()
     assert np.all(np.asarray(extra["accept_prob"]) == 1.0)
     assert np.mean(extra["num_spikes"]) > 1

@@ -10,7 +10,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from numpyro.infer.hmc_util import welford_covariance
 from targets import (
     Y,
     always_accept,
@@ -22,8 +21,10 @@ from targets import (
     tiny_model,
 )
 
-from spiking_mcmc import SpikingKernel, cross_chain, models
+import models
+from spiking_mcmc import SpikingKernel
 from spiking_mcmc.dynamics import hamiltonian as ham
+from spiking_mcmc.warmup import step_size, welford
 
 run = run_chains
 
@@ -37,12 +38,11 @@ def test_pooled_welford_is_the_within_chain_covariance(dense):
     num_chains, num_draws, dim = 6, 40, 3
     offsets = 10.0 * rng.normal(size=(num_chains, 1, dim))  # chains far apart
     draws = offsets + rng.normal(size=(num_chains, num_draws, dim))
-    state = cross_chain.init_pooled_welford(num_chains, dim, dense, jnp.float32)
+    state = welford.init(num_chains, dim, dense, jnp.float32)
     for t in range(num_draws):
-        state = cross_chain.pooled_welford_update(jnp.asarray(draws[:, t], jnp.float32), state)
+        state = welford.update(state, jnp.asarray(draws[:, t], jnp.float32))
     within = np.mean([np.cov(chain.T) for chain in draws], axis=0)
-    _, _, final = welford_covariance(diagonal=not dense)
-    covariance = cross_chain.pooled_covariance(state, final)[0]
+    covariance = welford.covariance(state)
     pooled_n = num_chains * (num_draws - 1) + 1
     expected = pooled_n / (pooled_n + 5) * within + 1e-3 * 5 / (pooled_n + 5) * np.eye(dim)
     expected = expected if dense else np.diag(expected)
@@ -52,8 +52,8 @@ def test_pooled_welford_is_the_within_chain_covariance(dense):
 def test_one_stuck_chain_pulls_the_pooled_acceptance_down():
     accept = jnp.full(64, 0.8).at[7].set(0.0)
     assert float(jnp.mean(accept)) > 0.78
-    assert float(cross_chain.harmonic_mean_acceptance(accept)) < 0.1
-    assert float(cross_chain.harmonic_mean_acceptance(jnp.full(8, 0.6))) == pytest.approx(0.6)
+    assert float(step_size.harmonic_mean_acceptance(accept)) < 0.1
+    assert float(step_size.harmonic_mean_acceptance(jnp.full(8, 0.6))) == pytest.approx(0.6)
 
 
 # -- chain methods and batches ----------------------------------------------------------------
@@ -91,7 +91,7 @@ def test_cross_chain_shares_one_network_and_steps_in_lock_step(precision):
     mcmc = run(kernel, num_warmup=150, num_samples=100, num_chains=8, y=jnp.asarray(Y))
     state = mcmc.last_state
     assert jnp.ndim(state.adapt_state.step_size) == 0  # one step size for all chains
-    assert jnp.ndim(state.tuning.log_length) == 0  # one trajectory length
+    assert jnp.ndim(state.adapt_state.tuning.log_length) == 0  # one trajectory length
     steps = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["num_steps"])
     assert np.all(steps == steps[:1])  # every chain made the same number of leapfrog steps
     assert steps.std() > 0  # ... which is jittered from draw to draw
@@ -178,7 +178,8 @@ SHARDED_RUN = textwrap.dedent(
     import jax, numpy as np
     from numpyro.infer import MCMC
     from targets import correlated_gaussian, gaussian_model, gaussian_reference
-    from spiking_mcmc import SpikingKernel, models
+    from spiking_mcmc import SpikingKernel
+    import models
 
     mean, cov = correlated_gaussian()
     kernel = SpikingKernel(gaussian_model(mean, cov), dense_mass=True,

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from numpyro.infer.util import initialize_model
 
-from spiking_mcmc import models
-from spiking_mcmc.models.nuts_check import run_nuts_check
-from spiking_mcmc.models.registry import POSTERIORDB
+import models
+from models.nuts_check import run_nuts_check
+from models.registry import POSTERIORDB
 
 # unconstrained dimension of each posteriordb posterior (shared/reference/README.md)
 DIMENSIONS = {
@@ -113,7 +113,7 @@ def test_nuts_matches_reference(name):
 @pytest.mark.slow
 def test_a_wrong_translation_fails_its_check(monkeypatch):
     """Eight schools with the measurement sd doubled (a variance-for-sd kind of slip) fails."""
-    from spiking_mcmc.models.posteriors import eight_schools_noncentered as module
+    from models.posteriors import eight_schools_noncentered as module
 
     make = module.make
 

@@ -5,8 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from spiking_mcmc import neural, recording
+from spiking_mcmc import neural
 from spiking_mcmc.dynamics import poisson
+from spiking_mcmc.metric import from_factor
+from spiking_mcmc.neural import recording
 
 # -- spike statistics on trains with known answers ---------------------------------------------
 
@@ -100,7 +102,7 @@ def test_spike_times_refuse_too_many_spikes():
 
 
 def test_record_refuses_a_recording_above_max_spikes():
-    params = poisson.make_params(1.0, jnp.ones(2), poisson.DEFAULTS)
+    params = poisson.build(poisson.PoissonSettings(), from_factor(jnp.ones(2)), 1.0)
     log_density_and_grad = jax.value_and_grad(lambda x: -0.5 * x @ x)
     state = recording.start_state(log_density_and_grad, jnp.zeros(2))
     with pytest.raises(ValueError, match=r"would hold 2,000 spikes.*Record fewer windows"):
@@ -110,14 +112,13 @@ def test_record_refuses_a_recording_above_max_spikes():
 
 
 def test_record_positions_move_by_decoded_net_counts():
-    settings = {**poisson.DEFAULTS, "jitter": 0.0}
-    params = poisson.make_params(0.8, jnp.ones(2), settings)
+    params = poisson.build(poisson.PoissonSettings(jitter=0.0), from_factor(jnp.ones(2)), 0.8)
     log_density_and_grad = jax.value_and_grad(lambda x: -0.5 * x @ x)
     state = recording.start_state(log_density_and_grad, jnp.zeros(2))
     rec = recording.record(jax.random.PRNGKey(0), state, log_density_and_grad, params, 300)
     assert rec.spike_counts.shape == (300, 2, 2) and rec.positions.shape == (300, 2)
     net_counts = rec.spike_counts[:, 0] - rec.spike_counts[:, 1]
-    jumps = net_counts @ np.asarray(params.network.decoders).T * rec.is_accepted[:, None]
+    jumps = net_counts @ np.asarray(poisson.decoders(params)).T * rec.is_accepted[:, None]
     np.testing.assert_allclose(rec.positions - rec.start_positions, jumps, atol=1e-5)
     np.testing.assert_allclose(rec.positions[:-1], rec.start_positions[1:])
     assert 0.3 < rec.is_accepted.mean() < 1.0
@@ -130,7 +131,7 @@ SIGMA = np.array([[1.0, 0.6, 0.3], [0.6, 2.0, 0.5], [0.3, 0.5, 1.5]])
 MU = np.array([1.0, -1.0, 0.5])
 PRECISION = np.linalg.inv(SIGMA)
 NUM_WINDOWS = 20_000
-JITTER = poisson.DEFAULTS["jitter"]
+JITTER = poisson.PoissonSettings().jitter
 
 
 def _log_density(x):
@@ -143,13 +144,14 @@ LOG_DENSITY_AND_GRAD = jax.value_and_grad(_log_density)
 def run_gaussian(step_size, decoders, seed):
     """Record the Poisson network (D = sqrt(h / 2a) * covariance_sqrt) on N(MU, SIGMA)."""
     cov_sqrt = np.linalg.cholesky(SIGMA) if decoders == "chol" else 1.2 * np.eye(3)
-    params = poisson.make_params(step_size, jnp.asarray(cov_sqrt, jnp.float32), poisson.DEFAULTS)
+    metric = from_factor(jnp.asarray(cov_sqrt, jnp.float32))
+    params = poisson.build(poisson.PoissonSettings(), metric, step_size)
     state = recording.start_state(LOG_DENSITY_AND_GRAD, jnp.asarray(MU, jnp.float32))
     rec = recording.record(
         jax.random.PRNGKey(seed), state, LOG_DENSITY_AND_GRAD, params, NUM_WINDOWS
     )
-    d = np.asarray(params.network.decoders, float)
-    return rec, neural.gaussian_weights(d, PRECISION), params.network.expected_spikes, d
+    d = np.asarray(poisson.decoders(params), float)
+    return rec, neural.gaussian_weights(d, PRECISION), params.expected_spikes, d
 
 
 @pytest.fixture(scope="module")

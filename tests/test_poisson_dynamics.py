@@ -12,6 +12,7 @@ from scipy.special import logsumexp
 from spiking_mcmc import network as net
 from spiking_mcmc.dynamics import poisson
 from spiking_mcmc.dynamics.base import PositionState
+from spiking_mcmc.metric import from_factor
 
 
 def skellam_log_pmf(k, mu_on, mu_off, n_max=1000):
@@ -70,7 +71,9 @@ def test_log_accept_ratio_matches_brute_force(dim, seed, a, step, kind, max_u):
         for point in (state, proposal):  # the convolution needs rates well below n_max
             u = net.membrane_potential(decoders, point.grad_log_density, max_u)
             assume(float(a * jnp.exp(jnp.max(jnp.abs(u)))) < 300.0)
-        fast = poisson.log_accept_ratio(state, proposal, k, decoders, a, max_u)
+        u = net.membrane_potential(decoders, state.grad_log_density, max_u)
+        u_new = net.membrane_potential(decoders, proposal.grad_log_density, max_u)
+        fast = poisson.log_accept_ratio(state, proposal, k, u, u_new, a)
         slow = brute_force_log_alpha(log_density, x, k, decoders, a, max_u)
         assert np.isfinite(slow)
         np.testing.assert_allclose(float(fast), slow, rtol=1e-7, atol=1e-7)
@@ -99,8 +102,7 @@ def run_transitions(log_density, x0, params, n, seed=0):
 
 
 def make_params(dim, step_size=0.5, **options):
-    settings = {**poisson.DEFAULTS, **options}
-    return poisson.make_params(step_size, jnp.ones(dim), settings)
+    return poisson.build(poisson.PoissonSettings(**options), from_factor(jnp.ones(dim)), step_size)
 
 
 def test_non_finite_proposal_is_rejected_and_counted(precision):

@@ -1,8 +1,20 @@
-"""What every dynamics shares: the position state and the per-transition information."""
+"""What every network dynamics is and shares: the Dynamics protocol, the chain's position, the
+per-transition information, and the Metropolis-Hastings step.
+
+    transition(key, state, logdensity_and_grad, params, shared_key) -> (state', info)
+
+A dynamics is a pure function of a key, a :class:`PositionState` (x, l(x), g(x)), the log
+density and its gradient, and the network's parameters (a pytree built from the settings, the
+step size and the :class:`~spiking_mcmc.metric.Metric` by ``build``). ``shared_key``, when not
+None, is a key that every chain receives alike, for the draws that do not depend on the state
+(a jittered step, an integration time): chains that share it stay in lock-step.
+"""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +29,7 @@ class PositionState(NamedTuple):
 
 
 class TransitionInfo(NamedTuple):
-    """What one transition reports (every dynamics fills these fields)."""
+    """What one transition reports; a dynamics' info starts with these fields."""
 
     accept_prob: jax.Array  # min(1, Metropolis-Hastings ratio); 1 where there is no MH step
     is_accepted: jax.Array
@@ -26,7 +38,54 @@ class TransitionInfo(NamedTuple):
     num_grad_evals: jax.Array
     num_steps: jax.Array  # integration steps (1 for one window of the Poisson network)
     biological_time_ms: jax.Array  # duration of this transition in the network's time
-    spike_counts: jax.Array  # (2, P) spike counts of the ON and OFF neurons in this transition
+    spike_counts: jax.Array  # (2, P): ON (row 0) and OFF (row 1) spikes of the P neuron pairs
+
+
+@dataclasses.dataclass(frozen=True)
+class Tuner:
+    """Warmup of a dynamics' own parameters (e.g. the trajectory length) over a batch of chains.
+
+    init(positions (C, d), settings) -> state, or None when the settings tune nothing
+    update(state, t, num_warmup, positions (C, d), infos (C, ...), metric_changed, settings)
+        -> state
+    apply(params, state) -> params
+    With per-chain warmup the batch is one chain (C = 1) under ``vmap``; with cross-chain
+    warmup it is every chain, and the update pools their signals.
+    """
+
+    init: Callable
+    update: Callable
+    apply: Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Dynamics:
+    """The protocol a network dynamics meets (the registry checks it when it registers).
+
+    name: what ``SpikingKernel(dynamics=...)`` calls it.
+    settings: a frozen dataclass of its settings, validated when constructed.
+    build(settings, metric, step_size) -> params: the network (decoders, rates, ...) as a pytree.
+    transition(key, PositionState, logdensity_and_grad, params, shared_key) -> (state, info).
+    info: the NamedTuple type of its info; its fields begin with :class:`TransitionInfo`'s.
+    target_accept_prob: what step-size adaptation aims at (ignored when ``exact`` is False).
+    exact: whether a Metropolis step makes the chain exact.
+    tuner: optional warmup of the dynamics' own parameters.
+    network: optional params -> :class:`~spiking_mcmc.network.Network` (decoders and rates).
+    """
+
+    name: str
+    settings: type
+    build: Callable
+    transition: Callable
+    info: type
+    target_accept_prob: float
+    exact: bool = True
+    tuner: Tuner | None = None
+    network: Callable[[Any], Any] | None = None
+
+
+class InexactChainWarning(UserWarning):
+    """A dynamics without a Metropolis step: its draws are biased."""
 
 
 def is_finite_state(log_density, grad_log_density):
@@ -45,3 +104,9 @@ def metropolis_hastings(key, log_accept_ratio, finite):
 def select_state(accept, proposal: PositionState, current: PositionState) -> PositionState:
     """``proposal`` where ``accept`` else ``current`` (leaf by leaf)."""
     return jax.tree.map(lambda new, old: jnp.where(accept, new, old), proposal, current)
+
+
+def draw_keys(key, shared_key, num):
+    """``num`` keys for the state-independent draws: from ``shared_key`` when chains share
+    them, else from the chain's own ``key``."""
+    return jax.random.split(key if shared_key is None else shared_key, num)

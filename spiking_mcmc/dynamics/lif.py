@@ -1,4 +1,4 @@
-"""Biophysical network (DESIGN 1c): leaky integrate-and-fire neurons whose readout follows
+"""Biophysical network: leaky integrate-and-fire neurons whose readout follows
 Langevin dynamics on the posterior. Research mode: NOT an exact MCMC kernel.
 
     membrane (pair j):  V_j <- V_j - V_j dt/tau_m + f_j . [dt/tau L^T g(x) + sqrt(2 dt/tau) xi]
@@ -36,16 +36,15 @@ direction, and a neuron fires at most once per step and not while refractory, so
 long the noise arrives faster than the spikes can deliver it and the leak forgets the rest;
 (3) the membrane leak (tau_m) forgets undelivered charge; (4) the membranes are not part of
 the chain's state (the kernel passes only the position between transitions), so each
-transition draws them afresh, uniform in [-theta, theta]. Measured on a 2-d Gaussian
-(rho = 0.8, defaults, 16,000 windows): whitened variance 0.83 at dt = 2 ms (too few spikes),
-1.015 at 0.5 ms, 1.005 at 0.125 ms; tests/test_lif.py checks that the bias falls with dt.
+transition draws them afresh, uniform in [-theta, theta]. The bias falls as dt shrinks.
 
 Accepting always: ``accept_prob`` = 1 and ``is_accepted`` = True in every transition;
 :class:`LIFInfo` adds ``is_exact`` (always False) so that any consumer of the transition info
-can see that these draws are not from an exact chain, and :func:`make_params` warns
-(:class:`InexactChainWarning`). The kernel's step size is not used (dual averaging toward a
-target acceptance has nothing to act on): ``tau_ms`` sets the speed of the dynamics and
-``spike_size`` the jump per spike. Warmup still learns the covariance (the decoders).
+can see that these draws are not from an exact chain, and a kernel built with it warns once
+(:class:`~spiking_mcmc.dynamics.base.InexactChainWarning`). The kernel's step size is not
+used (dual averaging toward a target acceptance has nothing to act on): ``tau_ms`` sets the
+speed of the dynamics and ``spike_size`` the jump per spike. Warmup still learns the
+covariance (the decoders).
 
 Units: times in biological ms; ``spike_size`` delta in posterior standard deviations (whitened
 units); ``threshold``, ``reset`` in units of a neuron's self-inhibition delta;
@@ -58,7 +57,7 @@ threshold), about 2.5x at P = d, more for overcomplete populations.
 
 from __future__ import annotations
 
-import warnings
+import dataclasses
 from typing import NamedTuple
 
 import jax
@@ -67,77 +66,55 @@ import numpy as np
 from jax import lax
 
 from spiking_mcmc import network as net
-from spiking_mcmc.dynamics.base import PositionState, is_finite_state
-from spiking_mcmc.validation import check_positive
-
-DEFAULTS = {
-    "tau_ms": 20.0,  # time constant of the Langevin dynamics of the readout
-    "tau_m_ms": 20.0,  # membrane time constant (leak)
-    "dt_ms": 0.1,  # simulation time step
-    "window_ms": 10.0,  # biological duration of one transition
-    "spike_size": 0.5,  # delta: whitened jump of the readout per spike
-    "threshold": 0.5,  # firing threshold, units of delta (0.5: greedy)
-    "reset": -0.5,  # membrane after a spike fired at threshold (same units)
-    "refractory_ms": 1.0,  # no spike for this long after a spike (the membrane integrates on)
-    "private_noise": 0.0,  # independent membrane noise per pair, whitened units / sqrt(ms)
-    "num_pairs": None,  # P; None means P = d
-}
-
-EXACT = False  # no Metropolis step: the kernel's step-size adaptation has nothing to act on
-
-# Nothing to tune toward: accept_prob is always 1. The value only keeps the kernel's
-# dual averaging defined; the step size it adapts is ignored by this dynamics.
-TARGET_ACCEPT_PROB = 0.8
-
-
-class InexactChainWarning(UserWarning):
-    """A dynamics without a Metropolis step: its draws are biased."""
-
-
-WARNING = (
-    "dynamics='lif' is NOT an exact MCMC kernel: the leaky integrate-and-fire network follows "
-    "Langevin dynamics without a Metropolis step (accept_prob is always 1), so its draws are "
-    "biased by the time step dt_ms, the spike size and the membrane leak. Use it to study the "
-    "biophysical network; use dynamics='poisson' for inference."
+from spiking_mcmc.dynamics.base import (  # noqa: F401 - InexactChainWarning: re-exported
+    Dynamics,
+    InexactChainWarning,
+    PositionState,
+    is_finite_state,
 )
+from spiking_mcmc.metric import Metric
+from spiking_mcmc.settings import Settings, setting
+from spiking_mcmc.validation import check_non_negative, check_positive, check_positive_int
 
 
-def check_settings(settings):
-    """Refuse settings that make no network; the message names the setting."""
-    for name in ("tau_ms", "tau_m_ms", "dt_ms", "window_ms", "spike_size"):
-        check_positive(name, settings[name])
-    check_positive("refractory_ms", settings["refractory_ms"], allow_zero=True)
-    check_positive("private_noise", settings["private_noise"], allow_zero=True)
-    if settings["dt_ms"] > settings["window_ms"]:
-        raise ValueError(
-            f"dt_ms={settings['dt_ms']} must not exceed window_ms={settings['window_ms']}"
-        )
-    if not float(settings["threshold"]) > 0:
-        raise ValueError(f"threshold must be > 0, got {settings['threshold']!r}")
-    if not float(settings["reset"]) < float(settings["threshold"]):
-        raise ValueError(
-            f"reset={settings['reset']!r} must lie below threshold={settings['threshold']!r}"
-        )
-    num_pairs = settings["num_pairs"]
-    if num_pairs is not None and (
-        isinstance(num_pairs, bool) or not isinstance(num_pairs, int) or num_pairs < 1
-    ):
-        raise ValueError(f"num_pairs must be a positive integer or None, got {num_pairs!r}")
+@dataclasses.dataclass(frozen=True)
+class LIFSettings(Settings):
+    """tau_ms: time constant of the readout's Langevin dynamics; tau_m_ms: membrane time constant
+    (leak); dt_ms: simulation step; window_ms: one transition; spike_size: whitened jump per
+    spike (delta); threshold, reset: in units of delta; refractory_ms: no spike for this long
+    after one; private_noise: independent membrane noise per pair (whitened units / sqrt(ms));
+    num_pairs: P (None: d)."""
+
+    tau_ms: float = setting(20.0, check_positive)
+    tau_m_ms: float = setting(20.0, check_positive)
+    dt_ms: float = setting(0.1, check_positive)
+    window_ms: float = setting(10.0, check_positive)
+    spike_size: float = setting(0.5, check_positive)
+    threshold: float = setting(0.5, check_positive)
+    reset: float = setting(-0.5)
+    refractory_ms: float = setting(1.0, check_non_negative)
+    private_noise: float = setting(0.0, check_non_negative)
+    num_pairs: int | None = setting(None, check_positive_int, allow_none=True)
+
+    def check(self):
+        if self.dt_ms > self.window_ms:
+            raise ValueError(f"dt_ms={self.dt_ms} must not exceed window_ms={self.window_ms}")
+        if not float(self.reset) < float(self.threshold):
+            raise ValueError(f"reset={self.reset!r} must lie below threshold={self.threshold!r}")
 
 
-def frame(dim, settings):
+def frame(dim, num_pairs):
     """Directions of the population: None (F = I) or unit columns of a d x P tight frame."""
-    num_pairs = settings["num_pairs"]
     if num_pairs is None or num_pairs == dim:
         return None
     directions = net.tight_frame(dim, num_pairs)
     return directions / np.linalg.norm(directions, axis=0)
 
 
-class Params(NamedTuple):
-    """What a transition needs (all numbers or arrays, so it is a pytree)."""
+class LIFParams(NamedTuple):
+    """What a transition needs (a pytree)."""
 
-    covariance_sqrt: jax.Array  # L (vector when diagonal)
+    metric: Metric  # L
     frame: jax.Array | None  # F (d x P, unit columns), None for F = I
     spike_size: float
     tau_ms: float
@@ -149,31 +126,30 @@ class Params(NamedTuple):
     refractory_ms: float
     private_noise: float
 
-    def decoders(self, dim=None):
+    def decoders(self):
         """D = delta L F (d x P): the readout moves by column j per ON_j spike."""
-        basis = self.covariance_sqrt
-        basis = jnp.diag(basis) if jnp.ndim(basis) == 1 else basis
+        basis = self.metric.matrix()
         if self.frame is not None:
             basis = basis @ self.frame
         return self.spike_size * basis
 
 
-def make_params(step_size, covariance_sqrt, settings, frame=None) -> Params:
+def build(settings: LIFSettings, metric: Metric, step_size) -> LIFParams:
     """The network with decoders delta L F; ``step_size`` is not used (module docstring)."""
-    warnings.warn(WARNING, InexactChainWarning, stacklevel=2)
     del step_size
-    return Params(
-        covariance_sqrt,
-        None if frame is None else jnp.asarray(frame),
-        settings["spike_size"],
-        settings["tau_ms"],
-        settings["tau_m_ms"],
-        settings["dt_ms"],
-        settings["window_ms"],
-        settings["threshold"],
-        settings["reset"],
-        settings["refractory_ms"],
-        settings["private_noise"],
+    directions = frame(metric.dim, settings.num_pairs)
+    return LIFParams(
+        metric,
+        None if directions is None else jnp.asarray(directions, metric.scale.dtype),
+        settings.spike_size,
+        settings.tau_ms,
+        settings.tau_m_ms,
+        settings.dt_ms,
+        settings.window_ms,
+        settings.threshold,
+        settings.reset,
+        settings.refractory_ms,
+        settings.private_noise,
     )
 
 
@@ -203,18 +179,11 @@ class _Carry(NamedTuple):
     grad_evals: jax.Array
 
 
-def _whiten_transpose(covariance_sqrt, grad):
-    """L^T g (L diagonal when given as a vector)."""
-    if jnp.ndim(covariance_sqrt) == 1:
-        return covariance_sqrt * grad
-    return covariance_sqrt.T @ grad
-
-
-def transition(key, state: PositionState, logdensity_and_grad, params: Params):
+def transition(key, state: PositionState, logdensity_and_grad, params: LIFParams, shared_key=None):
     """One window of window_ms: membranes drawn afresh, then Euler steps of dt_ms."""
     dtype = state.position.dtype
     dim = state.position.shape[-1]
-    cov_sqrt = jnp.asarray(params.covariance_sqrt, dtype)
+    metric = jax.tree.map(lambda a: jnp.asarray(a, dtype), params.metric)
     frame_ = jnp.eye(dim, dtype=dtype) if params.frame is None else params.frame.astype(dtype)
     num_pairs = frame_.shape[1]
     delta = jnp.asarray(params.spike_size, dtype)
@@ -276,7 +245,7 @@ def transition(key, state: PositionState, logdensity_and_grad, params: Params):
 
     def step(i, c: _Carry):
         key_noise, key_private = jax.random.split(jax.random.fold_in(key_steps, i))
-        increment = drift_gain * _whiten_transpose(cov_sqrt, c.grad) + noise_sd * (
+        increment = drift_gain * metric.whiten_gradient(c.grad) + noise_sd * (
             jax.random.normal(key_noise, (dim,), dtype)
         )
         v = c.membrane * (1.0 - leak) + increment @ frame_
@@ -319,3 +288,22 @@ def transition(key, state: PositionState, logdensity_and_grad, params: Params):
         is_exact=jnp.zeros((), bool),
     )
     return new_state, info
+
+
+def network(params: LIFParams) -> net.Network:
+    """The LIF network as data: decoders delta L F, no escape rate, the window, the threshold."""
+    return net.Network(
+        params.decoders(), 0.0, params.window_ms, params.threshold * params.spike_size
+    )
+
+
+DYNAMICS = Dynamics(
+    name="lif",
+    settings=LIFSettings,
+    build=build,
+    transition=transition,
+    info=LIFInfo,
+    target_accept_prob=0.8,  # unused: there is no acceptance rate to tune toward
+    exact=False,
+    network=network,
+)

@@ -19,16 +19,20 @@ The Bessel factors are equal (they depend on |k| and a only) and cancel, leaving
 
     log alpha = l(x') - l(x) + sum_j [-2a cosh u'_j - u'_j k_j] - sum_j [-2a cosh u_j + u_j k_j],
 
-which is the formula above, with u.k = 1/2 k.D^T g. Nothing in it needs u to be 1/2 D^T g: any
-function of the state works, so clipping u to [-u_max, u_max] (the rates still multiply to a^2)
-and scaling D by a random factor drawn independently of the state each transition (a mixture
-of kernels, each reversible) keep the chain exact. The jitter takes the chain off the lattice
-x0 + D Z^P. One evaluation of (l, g) per transition, as MALA; in the diffusion limit this is
-Langevin dynamics with step h = 2 a |d|^2 and preconditioner D D^T.
+which is the formula above. Nothing in it needs u to be 1/2 D^T g: any function of the state
+works, so clipping u to [-u_max, u_max] (the rates still multiply to a^2) and scaling D by a
+random factor drawn independently of the state each transition (a mixture of kernels, each
+reversible) keep the chain exact. The jitter takes the chain off the lattice x0 + D Z^P.
+
+The decoders are D = delta L F: L the metric's factor (Sigma = L L^T), F a d x P tight frame
+(F F^T = I; F = I when P = d) and delta = sqrt(h / 2a), so that in the diffusion limit the
+chain is Langevin dynamics with step h (MALA's units) and preconditioner D D^T ~ Sigma. One
+evaluation of (l, g) per window, as MALA.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import jax
@@ -36,107 +40,148 @@ import jax.numpy as jnp
 
 from spiking_mcmc import network as net
 from spiking_mcmc.dynamics.base import (
+    Dynamics,
     PositionState,
     TransitionInfo,
+    draw_keys,
     is_finite_state,
     metropolis_hastings,
     select_state,
 )
 from spiking_mcmc.dynamics.spike_counts import poisson_counts
-from spiking_mcmc.validation import check_positive
-
-DEFAULTS = {
-    "base_rate_hz": 50.0,  # lam0: rate at zero membrane potential
-    "window_ms": 10.0,  # T: one transition; a = lam0 T = 0.5 spikes per neuron per window
-    "max_potential": 20.0,  # saturation of |u| (exactness does not depend on it)
-    "jitter": 0.2,  # jump size scaled by U(1 - jitter, 1 + jitter) each transition
-    "num_pairs": None,  # P; None means P = d (one ON/OFF pair per dimension)
-}
+from spiking_mcmc.metric import Metric
+from spiking_mcmc.settings import Settings, setting
+from spiking_mcmc.validation import check_fraction, check_positive, check_positive_int
 
 
-TARGET_ACCEPT_PROB = 0.57  # at least as good as 0.65 in DESIGN's measurements
+@dataclasses.dataclass(frozen=True)
+class PoissonSettings(Settings):
+    """base_rate_hz: rate lam0 at zero membrane potential; window_ms: one transition (a = lam0 T
+    spikes per neuron); max_potential: saturation of |u| (exactness does not depend on it);
+    jitter: jump size scaled by U(1 - jitter, 1 + jitter) each window; num_pairs: P (None: d)."""
+
+    base_rate_hz: float = setting(50.0, check_positive)
+    window_ms: float = setting(10.0, check_positive)
+    max_potential: float = setting(20.0, check_positive)
+    jitter: float = setting(0.2, check_fraction)
+    num_pairs: int | None = setting(None, check_positive_int, allow_none=True)
 
 
-def check_settings(settings):
-    """Refuse settings that make no network: rates, windows and saturation must be > 0."""
-    for name in ("base_rate_hz", "window_ms", "max_potential"):
-        check_positive(name, settings[name])
-    if not 0.0 <= float(settings["jitter"]) < 1.0:
-        raise ValueError(f"jitter must lie in [0, 1), got {settings['jitter']!r}")
-    num_pairs = settings["num_pairs"]
-    if num_pairs is not None and (not isinstance(num_pairs, int) or num_pairs < 1):
-        raise ValueError(f"num_pairs must be a positive integer or None, got {num_pairs!r}")
+class PoissonParams(NamedTuple):
+    """The network: decoders D = delta L F (L from ``metric``, F = ``frame`` or I)."""
 
-
-def frame(dim, settings):
-    """Directions of the population: None (D = delta L) or a d x P tight frame for P > d."""
-    num_pairs = settings["num_pairs"]
-    if num_pairs is None or num_pairs == dim:
-        return None
-    return net.tight_frame(dim, num_pairs)
-
-
-class Params(NamedTuple):
-    """What a transition needs: the network and the jitter of its jump size."""
-
-    network: net.Network
+    metric: Metric
+    spike_size: jax.Array  # delta = sqrt(h / 2a)
+    frame: jax.Array | None  # d x P tight frame, None for P = d
+    base_rate_hz: float
+    window_ms: float
+    max_potential: float
     jitter: float
 
+    @property
+    def expected_spikes(self):
+        """a = lam0 T: expected spikes of one neuron per window at zero potential."""
+        return net.expected_spikes(self.base_rate_hz, self.window_ms)
 
-def make_params(step_size, covariance_sqrt, settings, frame=None) -> Params:
-    """Network with decoders D = sqrt(h / 2a) L F from the adapted step h and covariance L L^T."""
-    a = net.expected_spikes(settings["base_rate_hz"], settings["window_ms"])
-    decoders = net.decoders(covariance_sqrt, step_size, a, frame)
-    network = net.Network(
-        decoders, settings["base_rate_hz"], settings["window_ms"], settings["max_potential"]
+
+def build(settings: PoissonSettings, metric: Metric, step_size) -> PoissonParams:
+    """Decoders delta L F with delta = sqrt(h / 2a), h the step size in MALA's units."""
+    a = net.expected_spikes(settings.base_rate_hz, settings.window_ms)
+    dim = metric.dim
+    frame = None
+    if settings.num_pairs is not None and settings.num_pairs != dim:
+        frame = jnp.asarray(net.tight_frame(dim, settings.num_pairs), metric.scale.dtype)
+    return PoissonParams(
+        metric,
+        net.decoder_scale(step_size, a),
+        frame,
+        settings.base_rate_hz,
+        settings.window_ms,
+        settings.max_potential,
+        settings.jitter,
     )
-    return Params(network, settings["jitter"])
 
 
-def log_accept_ratio(
-    state: PositionState, proposal: PositionState, net_counts, decoders, expected_spikes, max_u
-):
+def decoders(params: PoissonParams):
+    """D (d x P) as a matrix."""
+    basis = params.metric.matrix()
+    if params.frame is not None:
+        basis = basis @ params.frame
+    return params.spike_size * basis
+
+
+def network(params: PoissonParams) -> net.Network:
+    return net.Network(
+        decoders(params), params.base_rate_hz, params.window_ms, params.max_potential
+    )
+
+
+def membrane_potential(params: PoissonParams, scale, grad):
+    """u = clip(1/2 scale D^T g, -u_max, u_max): the ON neurons' input (OFF neurons get -u)."""
+    u = 0.5 * scale * params.spike_size * params.metric.whiten_gradient(grad)
+    if params.frame is not None:
+        u = u @ params.frame
+    return jnp.clip(u, -params.max_potential, params.max_potential)
+
+
+def jump(params: PoissonParams, scale, net_counts):
+    """D k (times the jitter ``scale``): where the spikes move the decoded state."""
+    k = net_counts if params.frame is None else params.frame @ net_counts
+    return scale * params.spike_size * params.metric.colour(k)
+
+
+def log_accept_ratio(state: PositionState, proposal: PositionState, net_counts, u, u_new, a):
     """log alpha of the involution (x, k) -> (x + D k, -k) (module docstring)."""
-    u = net.membrane_potential(decoders, state.grad_log_density, max_u)
-    u_new = net.membrane_potential(decoders, proposal.grad_log_density, max_u)
     k = net_counts.astype(u.dtype)
     return (
         proposal.log_density
         - state.log_density
         - jnp.sum(k * (u + u_new))
-        - 2.0 * expected_spikes * jnp.sum(jnp.cosh(u_new) - jnp.cosh(u))
+        - 2.0 * a * jnp.sum(jnp.cosh(u_new) - jnp.cosh(u))
     )
 
 
-def transition(key, state: PositionState, logdensity_and_grad, params: Params):
+def transition(
+    key, state: PositionState, logdensity_and_grad, params: PoissonParams, shared_key=None
+):
     """One window of spikes: propose x' = x + D k, accept by involutive Metropolis-Hastings."""
-    network = params.network
-    a = network.expected_spikes
-    key_jitter, key_spikes, key_accept = jax.random.split(key, 3)
+    a = params.expected_spikes
+    (key_jitter,) = draw_keys(key, shared_key, 1)
+    key_spikes, key_accept = jax.random.split(jax.random.fold_in(key, 1))
     dtype = state.position.dtype
     scale = jax.random.uniform(
         key_jitter, dtype=dtype, minval=1.0 - params.jitter, maxval=1.0 + params.jitter
     )
-    decoders = scale * network.decoders.astype(dtype)
-    u = net.membrane_potential(decoders, state.grad_log_density, network.max_potential)
+    u = membrane_potential(params, scale, state.grad_log_density)
     on, off = poisson_counts(key_spikes, a * jnp.exp(jnp.stack([u, -u])))
     net_counts = on - off
-    position = state.position + decoders @ net_counts.astype(dtype)
+    position = state.position + jump(params, scale, net_counts.astype(dtype))
     log_density, grad = logdensity_and_grad(position)
     proposal = PositionState(position, log_density, grad)
     finite = is_finite_state(log_density, grad)
-    log_ratio = log_accept_ratio(state, proposal, net_counts, decoders, a, network.max_potential)
+    u_new = membrane_potential(params, scale, grad)
+    log_ratio = log_accept_ratio(state, proposal, net_counts, u, u_new, a)
     accept_prob, accept = metropolis_hastings(key_accept, log_ratio, finite)
-    new_state = select_state(accept, proposal, state)
-    int_type = on.dtype
+    one = jnp.ones((), on.dtype)
     info = TransitionInfo(
         accept_prob=accept_prob,
         is_accepted=accept,
         diverging=~finite,
         num_spikes=jnp.sum(on) + jnp.sum(off),
-        num_grad_evals=jnp.ones((), int_type),
-        num_steps=jnp.ones((), int_type),
-        biological_time_ms=jnp.asarray(network.window_ms, dtype),
+        num_grad_evals=one,
+        num_steps=one,
+        biological_time_ms=jnp.asarray(params.window_ms, dtype),
         spike_counts=jnp.stack([on, off]),
     )
-    return new_state, info
+    return select_state(accept, proposal, state), info
+
+
+DYNAMICS = Dynamics(
+    name="poisson",
+    settings=PoissonSettings,
+    build=build,
+    transition=transition,
+    info=TransitionInfo,
+    target_accept_prob=0.57,  # at least as good as 0.65 in DESIGN's measurements
+    network=network,
+)

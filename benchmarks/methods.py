@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 
-from spiking_mcmc.bench import metrics
+from benchmarks import metrics
 
 TIMING_METHOD = (
     "every method: loops compiled ahead of time (jax lower().compile()), execution timed; "
@@ -50,7 +50,7 @@ class Settings:
 
 def nuts_options(name: str) -> dict:
     """NUTS settings known to pass the posterior's reference check (its ``NUTS_CHECK``)."""
-    from spiking_mcmc.models.nuts_check import nuts_settings
+    from models.nuts_check import nuts_settings
 
     settings = nuts_settings(name)
     return {
@@ -63,8 +63,8 @@ def nuts_options(name: str) -> dict:
 def make_kernel(method: str, posterior, dense_mass: bool, spiking_options=None):
     from numpyro.infer import NUTS
 
+    from models.nuts_check import init_strategy
     from spiking_mcmc import SpikingKernel
-    from spiking_mcmc.models.nuts_check import init_strategy
 
     start = init_strategy(posterior.name)  # the module's INIT_VALUES, else init_to_uniform
     if method == "nuts":  # the same mass-matrix structure as the spiking kernels get
@@ -86,7 +86,7 @@ def exact_by_construction(method: str) -> bool:
         return True
     from spiking_mcmc.dynamics import registry
 
-    return bool(getattr(registry.get(method.removeprefix("spiking-")), "EXACT", True))
+    return registry.get(method.removeprefix("spiking-")).exact
 
 
 def available_methods(default_only: bool = False) -> list[str]:

@@ -95,10 +95,11 @@ def _too_many(num_spikes, max_spikes, what):
 def expected_num_spikes(params, num_windows: int):
     """Spikes expected in ``num_windows`` windows at zero membrane potential, or None when the
     dynamics' parameters do not say (only the Poisson network's do: 2 P a per window)."""
-    network = getattr(params, "network", None)
-    if network is None:
+    expected_spikes = getattr(params, "expected_spikes", None)
+    if expected_spikes is None:
         return None
-    return float(2 * network.num_pairs * network.expected_spikes * num_windows)
+    num_pairs = params.metric.dim if params.frame is None else params.frame.shape[1]
+    return float(2 * num_pairs * expected_spikes * num_windows)
 
 
 @partial(jax.jit, static_argnames=("logdensity_and_grad", "transition", "num_windows"))
@@ -133,7 +134,7 @@ def record(
     :param state: where the chain starts (:func:`start_state` makes one from a position).
     :param logdensity_and_grad: x -> (log p(x), grad log p(x)), e.g. ``jax.value_and_grad``.
         Pass the same function object on each call to reuse the compiled scan.
-    :param params: the dynamics' Params (e.g. ``poisson.make_params(h, L, settings)``).
+    :param params: the dynamics' params (e.g. ``poisson.build(settings, metric, h)``).
     :param transition: the dynamics' ``transition`` (default: the Poisson network's).
     :param max_spikes: refuse (ValueError) a recording expected to hold more spikes.
     """
@@ -158,34 +159,30 @@ def record_kernel(kernel, state, num_windows: int, key=None, max_spikes: int = M
     """Record the network a :class:`~spiking_mcmc.SpikingKernel` holds in ``state``.
 
     ``state`` is one chain's state after ``MCMC.run`` (``mcmc.last_state``; for several
-    chains pick one with ``jax.tree.map(lambda v: v[c], state)``): its position, the decoders
-    that warmup learned (step size and covariance) and the model arguments of the last run.
+    chains ``kernel.chain(mcmc.last_state, c)``): its position, the network warmup learned
+    (step size, metric, tuning) and the model arguments of the last run.
     Returns :func:`record`'s Recording; positions are flat in the unconstrained space
     (``jax.flatten_util.ravel_pytree`` order).
     """
     from jax.flatten_util import ravel_pytree
 
-    from spiking_mcmc.adaptation import covariance_sqrt
-
     if jnp.ndim(state.i) != 0:
         raise ValueError(
-            "record_kernel needs one chain's state; pick chain c with "
-            "jax.tree.map(lambda v: v[c], state)"
+            "record_kernel needs one chain's state; pick chain c with kernel.chain(state, c)"
         )
-    if getattr(kernel, "_last_args", None) is None:
-        raise ValueError("run the kernel (MCMC.run) before recording its network")
-    dynamics = kernel._dynamics
-    logdensity_and_grad = kernel._logdensity_and_grad(kernel._potential(*kernel._last_args))
-    adapt = state.adapt_state
-    params = kernel._make_params(adapt.step_size, covariance_sqrt(adapt.mass_matrix_sqrt_inv))
-    if getattr(state, "tuning", None) is not None and hasattr(dynamics, "tune_params"):
-        params = dynamics.tune_params(params, state.tuning)
+    logdensity_and_grad = kernel.logdensity_and_grad()
     start = PositionState(
         ravel_pytree(state.z)[0], -state.potential_energy, -ravel_pytree(state.z_grad)[0]
     )
     key = state.rng_key if key is None else key
     return record(
-        key, start, logdensity_and_grad, params, num_windows, dynamics.transition, max_spikes
+        key,
+        start,
+        logdensity_and_grad,
+        kernel.network_params(state),
+        num_windows,
+        kernel.dynamics.transition,
+        max_spikes,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spiking_mcmc.models import compare
+from models import compare
 
 MAX_RHAT = 1.01
 

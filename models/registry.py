@@ -1,6 +1,6 @@
 """Registry of benchmark posteriors: a NumPyro model, its data and a reference summary.
 
-Each posterior is a module under ``spiking_mcmc.models.posteriors`` that defines
+Each posterior is a module under ``models.posteriors`` that defines
 
     KIND: str                      a few words on the kind of model
     def make(data: dict) -> (model, args, kwargs)
@@ -19,12 +19,12 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-# name -> module under spiking_mcmc.models.posteriors
+# name -> module under models.posteriors
 POSTERIORDB = {
     "eight_schools-eight_schools_noncentered": "eight_schools_noncentered",
     "eight_schools-eight_schools_centered": "eight_schools_centered",
@@ -53,6 +53,8 @@ SYNTHETIC = {
     "gaussian_corr_d64": ("gaussians", {"dim": 64}),
     "gaussian_ill_d100": ("gaussians", {"dim": 100, "condition_number": 1000.0}),
 }
+
+DATA = Path(__file__).parent / "data"  # posteriordb's data.json and summary.json, per posterior
 
 _STAN_NAME = re.compile(r"^(?P<site>[A-Za-z_][A-Za-z0-9_]*)(\[(?P<index>[0-9, ]+)\])?$")
 
@@ -124,21 +126,21 @@ def list_models(include_synthetic: bool = True) -> list[str]:
 
 
 def _read_json(name: str, filename: str) -> dict:
-    text = resources.files("spiking_mcmc.models").joinpath("data", name, filename).read_text()
+    text = (DATA / name / filename).read_text()
     return json.loads(text)
 
 
 def load(name: str) -> Posterior:
     """Load a benchmark posterior by name (see :func:`list_models`)."""
     if name in POSTERIORDB:
-        module = importlib.import_module(f"spiking_mcmc.models.posteriors.{POSTERIORDB[name]}")
+        module = importlib.import_module(f"models.posteriors.{POSTERIORDB[name]}")
         data = _read_json(name, "data.json")
         reference = _read_json(name, "summary.json")["parameters"]
         model, args, kwargs = module.make(data)
         return Posterior(name, module.KIND, model, tuple(args), dict(kwargs), reference)
     if name in SYNTHETIC:
         module_name, options = SYNTHETIC[name]
-        module = importlib.import_module(f"spiking_mcmc.models.posteriors.{module_name}")
+        module = importlib.import_module(f"models.posteriors.{module_name}")
         model, args, kwargs = module.make(**options)
         return Posterior(
             name,

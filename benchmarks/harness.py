@@ -8,7 +8,7 @@ import platform
 import time
 from pathlib import Path
 
-from spiking_mcmc.bench import methods as m
+from benchmarks import methods as m
 
 
 def machine() -> dict:
@@ -53,7 +53,7 @@ def run(model_names, method_names, settings: m.Settings, out: Path, resume=False
     """Benchmark every (model, method) pair; returns the results dict (also in out/results.json)."""
     from tqdm.auto import tqdm
 
-    from spiking_mcmc import models
+    import models
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "posteriors").mkdir(exist_ok=True)

@@ -2,7 +2,7 @@
 
 Each function draws one figure and returns the :class:`matplotlib.figure.Figure` (made without
 pyplot, so nothing stays open; ``fig.savefig(path)`` writes it, Jupyter shows it when it is
-the cell's value). Neurons are indexed as in :mod:`spiking_mcmc.recording`: j for ON_j, P + j
+the cell's value). Neurons are indexed as in :mod:`spiking_mcmc.neural.recording`: j for ON_j, P + j
 for OFF_j.
 """
 
@@ -24,7 +24,7 @@ def raster(recording, times_ms=None, neurons=None, t_max_ms=None, dims=None, see
     :param t_max_ms: show the first ``t_max_ms`` milliseconds (default: all).
     :param dims: which coordinates of the decoded state to plot (default: up to 4).
     """
-    from spiking_mcmc.recording import spike_times
+    from spiking_mcmc.neural.recording import spike_times
 
     if times_ms is None:
         times_ms, neurons = spike_times(recording.spike_counts, recording.window_ms, seed=seed)

@@ -1,9 +1,9 @@
 """Spike statistics of a recorded network and their linear-response prediction from W.
 
-Neurons are indexed as in :func:`spiking_mcmc.recording.spike_times`: j for ON_j, P + j for
+Neurons are indexed as in :func:`spiking_mcmc.neural.recording.spike_times`: j for ON_j, P + j for
 OFF_j, so per-window counts (N, 2, P) flatten to an (N, 2P) matrix n_t (:func:`count_matrix`).
 
-Linear response of the Poisson network (DESIGN 1a) around a Gaussian posterior N(mu, Sigma),
+Linear response of the Poisson network around a Gaussian posterior N(mu, Sigma),
 Lambda = Sigma^-1. Write v_t = -1/2 D^T Lambda (x_t - mu) for the pairs' potentials at the
 *start* of window t (before the jump-size jitter s_t ~ U(1 - j, 1 + j) scales them: u_t = s_t v_t),
 E = [I, -I] (P x 2P) so that the ON/OFF potentials are E^T u, and W = -1/2 D^T Lambda D.
@@ -16,7 +16,7 @@ E = [I, -I] (P x 2P) so that the ON/OFF potentials are E^T u, and W = -1/2 D^T L
        Cov(n_t) = diag(m) + (m m^T) o (exp(K) - 1)     ("lognormal", exact while |u| < u_max)
                 ~ a I - a^2 s^2/2 E^T W E     (to first order in W;          "linear")
    averaged over s. E^T W E carries the ON/OFF signs: +W between ON-ON and OFF-OFF pairs,
-   -W between ON and OFF. The first-order form is the issue's a I - a^2/2 W with signs; it
+   -W between ON and OFF. The first-order form a I - a^2/2 E^T W E
    misses that a neuron's Poisson variance equals its *mean* count a e^{C_jj/2} = a(1 - W_jj/4
    + ...), not a: with a = 0.5, h = 1 the variance is 0.658 against a + a^2 C = 0.5625, and
    simulation rejects the first-order form while the lognormal form fits (tests/test_neural.py).
@@ -38,12 +38,9 @@ E = [I, -I] (P x 2P) so that the ON/OFF potentials are E^T u, and W = -1/2 D^T L
    network adds a second-order term common to all four ON/OFF blocks (the total count
    on + off grows with |u|, about a C^2; 0.02 of 0.07 at h = 1). Net counts k = E n cancel it:
    compare Cov(k_{t+tau}, k_t) with E C_tau E^T (:func:`net_counts`, :func:`net_covariance`).
-   Measured on a 3-d Gaussian (20,000 and 200,000 windows): with the measured betas the net
-   lag-1..3 covariances pass a batch-means Hotelling test (p > 0.01) at acceptance 0.82 for
-   whitened decoders and at 0.95 for unwhitened ones; with beta = 1 they fail (p < 1e-4 at
-   200,000 windows; at 20,000 only at acceptance 0.82), and
-   at acceptance 0.67 (unwhitened, h = 1) even the measured betas fail: a scalar factor cannot
-   describe direction-dependent rejections. Lag 0 is not affected by any of this.
+   With the measured betas the net lagged covariances pass a batch-means Hotelling test
+   where beta = 1 fails; a scalar factor cannot describe direction-dependent rejections at
+   low acceptance (the README's neural-lens section has the numbers). Lag 0 is not affected.
 """
 
 from __future__ import annotations

@@ -7,15 +7,15 @@ import importlib
 import jax
 import numpy as np
 
-from spiking_mcmc.models.check import compare
-from spiking_mcmc.models.registry import POSTERIORDB, SYNTHETIC, load
+from models.check import compare
+from models.registry import POSTERIORDB, SYNTHETIC, load
 
 DEFAULT_NUTS_CHECK = {"num_warmup": 1000, "num_samples": 1000, "num_chains": 4}
 
 
 def _module(name: str):
     module = POSTERIORDB.get(name) or SYNTHETIC[name][0]
-    return importlib.import_module(f"spiking_mcmc.models.posteriors.{module}")
+    return importlib.import_module(f"models.posteriors.{module}")
 
 
 def nuts_settings(name: str) -> dict:

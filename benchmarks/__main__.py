@@ -1,8 +1,8 @@
-"""Command line: ``spiking-mcmc bench`` puts the spiking kernel beside NUTS and VI.
+"""Command line: ``python -m benchmarks`` puts the spiking kernel beside NUTS and VI.
 
-spiking-mcmc bench                          # eight schools, every method, about 2 minutes
-spiking-mcmc bench --methods spiking-lif,nuts   # the LIF network (not exact): its bias
-spiking-mcmc bench --models all --out runs/full --resume
+python -m benchmarks                               # eight schools, the default methods
+python -m benchmarks --methods spiking-lif,nuts    # the LIF network (not exact): its bias
+python -m benchmarks --models all --out runs/full --resume
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ def _names(text, choices, what):
     return names
 
 
-def bench(argv=None):
-    from spiking_mcmc import models
-    from spiking_mcmc.bench import harness, report
-    from spiking_mcmc.bench import methods as m
+def main(argv=None):
+    import models
+    from benchmarks import harness, report
+    from benchmarks import methods as m
 
     available = m.available_methods()
     default_methods = m.available_methods(default_only=True)
     parser = argparse.ArgumentParser(
-        prog="spiking-mcmc bench",
+        prog="python -m benchmarks",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -84,19 +84,6 @@ def bench(argv=None):
             print(f"figure: {path}")
     print(f"results: {args.out / 'results.json'}")
     return 0
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help"):
-        print("usage: spiking-mcmc bench [options]   (spiking-mcmc bench --help)")
-        if not argv:
-            return 2
-        return 0
-    if argv[0] == "bench":
-        return bench(argv[1:])
-    print(f"unknown command {argv[0]!r}; available: bench", file=sys.stderr)
-    return 2
 
 
 if __name__ == "__main__":

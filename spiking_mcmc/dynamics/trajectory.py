@@ -1,0 +1,112 @@
+"""Warmup of the integrate-and-fire network's trajectory length: Adam ascent on ChEES.
+
+    ChEES(T) = E[(|y' - c|^2 - |y - c|^2)^2] / 4          (y whitened, c the chains' mean)
+    T dChEES/dT ~ alpha t (|y' - c|^2 - |y - c|^2) (y' - c) . w'     per transition, t = u T
+
+ChEES (Hoffman, Radul & Sountsov 2021) measures how far a trajectory carries the squared
+distance from the centre; its gradient in log T is estimated from every warmup transition
+(``chees_gradient``: alpha the acceptance probability, w' = p' + v' the momentum at the
+proposal; alpha's own dependence on T is ignored). For a standard Gaussian the signal is
+proportional to E[sin 2t]: zero near t = pi/2, half a period. The tuner averages the signal
+over its batch of chains (one chain under per-chain warmup) and takes an Adam step
+(``numpyro.optim.Adam``) on log T. T restarts from its initial value whenever the metric
+changes (the length it learned belongs to the old whitening, and beyond the first peak of
+ChEES its gradient has no restoring sign); after the last warmup transition T is the moving
+average of log T over its last ~20 values since the restart.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from numpyro.optim import Adam
+
+from spiking_mcmc.dynamics.base import Tuner
+
+ADAM_BETA1, ADAM_BETA2 = 0.9, 0.95
+CENTER_WINDOW = 100  # the running mean of the chains forgets over ~ this many transitions
+AVERAGE_WINDOW = 20  # the final T is a moving average of log T over ~ this many transitions
+MIN_TRAJECTORY, MAX_TRAJECTORY = 0.05, 1000.0
+
+
+def chees_gradient(start, end, accept_prob, time):
+    """One transition's estimate of T dChEES/dT; ``start`` = L^-1 (x - c), ``end`` the
+    integrator's final state (its whitened displacement and momentum p + v)."""
+    final = start + end.displacement
+    growth = jnp.sum(final * final) - jnp.sum(start * start)
+    return accept_prob * time * growth * jnp.sum(final * (end.momentum + end.membrane))
+
+
+class TrajectoryTuning(NamedTuple):
+    """Warmup state of the trajectory length (over one chain or a batch of chains)."""
+
+    log_length: jax.Array  # log trajectory_length in use
+    average_log_length: jax.Array  # moving average of log_length since the last restart
+    initial_log_length: jax.Array  # where it starts again whenever the metric changes
+    adam: tuple  # numpyro.optim.Adam state of log_length
+    steps: jax.Array  # Adam steps since the last restart
+    center: jax.Array  # running mean of the chains' positions
+
+
+def _optimizer(learning_rate):
+    return Adam(learning_rate, b1=ADAM_BETA1, b2=ADAM_BETA2)
+
+
+def init(positions, settings) -> TrajectoryTuning | None:
+    """The tuning state at the chains' starting ``positions`` (C, d), or None when the
+    settings do not adapt the trajectory length."""
+    if not settings.adapt_trajectory_length:
+        return None
+    dtype = positions.dtype
+    log_length = jnp.log(jnp.asarray(settings.trajectory_length, dtype))
+    return TrajectoryTuning(
+        log_length=log_length,
+        average_log_length=log_length,
+        initial_log_length=log_length,
+        adam=_optimizer(settings.trajectory_learning_rate).init(log_length),
+        steps=jnp.zeros((), dtype),
+        center=jnp.mean(positions, axis=0),
+    )
+
+
+def update(
+    tuning: TrajectoryTuning, t, num_warmup, positions, infos, metric_changed, settings
+) -> TrajectoryTuning:
+    """One Adam ascent step of log T along the chains' mean ChEES signal after warmup
+    transition ``t``; ``positions`` (C, d) are the chains' new positions."""
+    dtype = tuning.log_length.dtype
+    optimizer = _optimizer(settings.trajectory_learning_rate)
+    signal = jnp.mean(infos.chees_gradient).astype(dtype)
+    adam = optimizer.update(-signal, tuning.adam)  # ascent: minimise -ChEES
+    log_length = jnp.clip(
+        optimizer.get_params(adam), jnp.log(MIN_TRAJECTORY), jnp.log(MAX_TRAJECTORY)
+    ).astype(dtype)
+    steps = tuning.steps + 1.0
+    rate = 1.0 / jnp.minimum(steps, AVERAGE_WINDOW)
+    average = tuning.average_log_length + rate * (log_length - tuning.average_log_length)
+    weight = 1.0 / jnp.minimum(t + 1.0, CENTER_WINDOW).astype(dtype)
+    center = tuning.center + weight * (jnp.mean(positions, axis=0) - tuning.center)
+
+    restart = optimizer.init(tuning.initial_log_length)
+    adam, log_length, average, steps = jax.tree.map(
+        lambda fresh, old: jnp.where(metric_changed, fresh, old),
+        (restart, tuning.initial_log_length, tuning.initial_log_length, jnp.zeros((), dtype)),
+        (adam, log_length, average, steps),
+    )
+    log_length = jnp.where(t == num_warmup - 1, average, log_length)
+    return tuning._replace(
+        log_length=log_length, average_log_length=average, adam=adam, steps=steps, center=center
+    )
+
+
+def apply(params, tuning: TrajectoryTuning | None):
+    """The network's params with the tuned trajectory length; during warmup (``center`` set)
+    the transition also reports the ChEES signal."""
+    if tuning is None:
+        return params
+    return params._replace(trajectory_length=jnp.exp(tuning.log_length), center=tuning.center)
+
+
+TUNER = Tuner(init=init, update=update, apply=apply)

@@ -1,0 +1,123 @@
+"""The sampler core: a pure ``init`` / ``step`` over a batch of chains, in BlackJAX's shape.
+
+    state' , infos = step(keys, state, logdensity_and_grad)
+    (x_c, info_c) = transition(key_c, x_c, params(warmup)) for every chain c, then, while in
+    warmup, warmup' = update(warmup, t, x, info)
+
+A :class:`SamplerState` holds C chains (C = 1 for one chain), their warmup state (one per
+chain, or one shared by all with cross-chain warmup) and the number of transitions made. The
+network's parameters are rebuilt from the warmup state at every step (``dynamics.build`` from
+the step size and the metric, then the dynamics' tuner), so nothing is cached between steps and
+the state alone resumes a run. Nothing here knows NumPyro: the log density is a function of a
+flat position, and the chains' positions are flat arrays.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from spiking_mcmc import warmup as warmups
+from spiking_mcmc.dynamics.base import Dynamics, PositionState
+from spiking_mcmc.warmup import WarmupOptions, WarmupState
+
+
+class SamplerState(NamedTuple):
+    """C chains: their positions (C, d), warmup state, and the transitions made so far."""
+
+    states: PositionState
+    warmup: WarmupState
+    iteration: jax.Array
+
+
+class Sampler(NamedTuple):
+    """init(positions (C, d), logdensity_and_grad, key, step_size, metric) -> SamplerState;
+    step(keys (C,), state, logdensity_and_grad) -> (SamplerState, infos (C, ...))."""
+
+    init: callable
+    step: callable
+
+
+def start(logdensity_and_grad, position) -> PositionState:
+    """The PositionState at ``position``: (x, l(x), g(x))."""
+    log_density, grad = logdensity_and_grad(position)
+    return PositionState(position, log_density, grad)
+
+
+def network_params(dynamics: Dynamics, settings, warmup_state: WarmupState):
+    """The network the warmup state describes: ``dynamics.build`` then its tuner."""
+    params = dynamics.build(settings, warmup_state.metric, warmup_state.step_size)
+    if dynamics.tuner is not None and warmup_state.tuning is not None:
+        params = dynamics.tuner.apply(params, warmup_state.tuning)
+    return params
+
+
+def over_chains(fn, xs, batch_size=None):
+    """``fn`` over the leading (chain) axis: ``vmap``, or ``lax.map`` ``batch_size`` at a time
+    (the same draws; less working memory)."""
+    if batch_size is None:
+        return jax.vmap(fn)(xs)
+    return lax.map(fn, xs, batch_size=batch_size)
+
+
+def build(dynamics: Dynamics, settings, options: WarmupOptions, chain_batch_size=None) -> Sampler:
+    """The sampler of ``dynamics`` with its ``settings``, warmed up as ``options`` say."""
+    warmup_init, warmup_update = warmups.build(options, dynamics.tuner, settings)
+    pooled = options.pooled
+
+    def probe(logdensity_and_grad):
+        def accept_probs(step_size, metric, key, states):
+            params = dynamics.build(settings, metric, step_size)
+            keys = jax.random.split(key, states.position.shape[0])
+            _, infos = jax.vmap(
+                lambda k, s: dynamics.transition(k, s, logdensity_and_grad, params)
+            )(keys, states)
+            return infos.accept_prob
+
+        return accept_probs
+
+    def init(positions, logdensity_and_grad, key, step_size, metric) -> SamplerState:
+        states = jax.vmap(lambda x: start(logdensity_and_grad, x))(positions)
+        keys = key if pooled else jax.random.split(key, positions.shape[0])
+        warmup_state = warmup_init(states, step_size, metric, keys, probe(logdensity_and_grad))
+        return SamplerState(states, warmup_state, jnp.zeros((), jnp.int32))
+
+    def step(keys, state: SamplerState, logdensity_and_grad):
+        split = jax.vmap(lambda k: jax.random.split(k, 2))(keys)
+        keys_transition, keys_warmup = split[:, 0], split[:, 1]
+        if pooled:
+            params = network_params(dynamics, settings, state.warmup)
+            shared_key = jax.random.fold_in(keys_transition[0], 1)
+
+            def move(key_and_state):
+                key, chain = key_and_state
+                return dynamics.transition(key, chain, logdensity_and_grad, params, shared_key)
+
+            states, infos = over_chains(move, (keys_transition, state.states), chain_batch_size)
+        else:
+
+            def move(key_state_warmup):
+                key, chain, chain_warmup = key_state_warmup
+                params = network_params(dynamics, settings, chain_warmup)
+                return dynamics.transition(key, chain, logdensity_and_grad, params)
+
+            states, infos = over_chains(
+                move, (keys_transition, state.states, state.warmup), chain_batch_size
+            )
+        warmup_state = state.warmup
+        if options.num_warmup > 0:
+            key_warmup = keys_warmup[0] if pooled else keys_warmup
+            warmup_state = lax.cond(
+                state.iteration < options.num_warmup,
+                lambda w: warmup_update(
+                    w, state.iteration, states, infos, key_warmup, probe(logdensity_and_grad)
+                ),
+                lambda w: w,
+                warmup_state,
+            )
+        return SamplerState(states, warmup_state, state.iteration + 1), infos
+
+    return Sampler(init, step)
