@@ -60,8 +60,8 @@ def efficiency(draws: dict) -> dict:
 
 
 def agreement(draws: dict, reference: dict) -> dict:
-    """How far two runs' summaries are apart, in Monte-Carlo standard errors and sd ratios:
-    max over parameters of |mean - mean_ref| / sqrt(MCSE^2 + MCSE_ref^2) and of |sd / sd_ref - 1|."""
+    """How far two runs' summaries are apart: the largest |mean - mean_ref| / sqrt(MCSE^2 +
+    MCSE_ref^2) and the largest |sd / sd_ref - 1| over the parameters both runs have."""
     import arviz as az
 
     z, sd_error = [], []
