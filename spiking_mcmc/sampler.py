@@ -34,7 +34,8 @@ class SamplerState(NamedTuple):
 
 
 class Sampler(NamedTuple):
-    """init(positions (C, d), logdensity_and_grad, key, step_size, metric) -> SamplerState;
+    """init(states (C, d), logdensity_and_grad, key, step_size, metric) -> SamplerState
+    (``states``: the chains' starting PositionState, e.g. ``jax.vmap(start)``);
     step(keys (C,), state, logdensity_and_grad) -> (SamplerState, infos (C, ...))."""
 
     init: callable
@@ -79,9 +80,8 @@ def build(dynamics: Dynamics, settings, options: WarmupOptions, chain_batch_size
 
         return accept_probs
 
-    def init(positions, logdensity_and_grad, key, step_size, metric) -> SamplerState:
-        states = jax.vmap(lambda x: start(logdensity_and_grad, x))(positions)
-        keys = key if pooled else jax.random.split(key, positions.shape[0])
+    def init(states, logdensity_and_grad, key, step_size, metric) -> SamplerState:
+        keys = key if pooled else jax.random.split(key, states.position.shape[0])
         warmup_state = warmup_init(states, step_size, metric, keys, probe(logdensity_and_grad))
         return SamplerState(states, warmup_state, jnp.zeros((), jnp.int32))
 

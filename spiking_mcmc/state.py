@@ -77,7 +77,8 @@ def as_single(state: SpikingState, shared_warmup: bool) -> SpikingState:
 
 def positions(state: SpikingState) -> PositionState:
     """The flat (C, d) PositionState of a batch."""
-    flat = jax.vmap(lambda z: ravel_pytree(z)[0])
+    num_chains = state.i.shape[0]
+    flat = jax.vmap(lambda z: ravel_pytree(z)[0], axis_size=num_chains)
     return PositionState(flat(state.z), -state.potential_energy, -flat(state.z_grad))
 
 

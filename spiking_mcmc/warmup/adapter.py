@@ -26,7 +26,9 @@ import jax.numpy as jnp
 from jax import lax
 from numpyro.infer.hmc_util import build_adaptation_schedule
 
+from spiking_mcmc import mass
 from spiking_mcmc import metric as metrics
+from spiking_mcmc.mass import MassLayout
 from spiking_mcmc.metric import Metric
 from spiking_mcmc.warmup import step_size as step_sizes
 from spiking_mcmc.warmup import welford
@@ -44,13 +46,21 @@ class WarmupOptions:
     find_heuristic_step_size: bool = False
     regularize: bool = True
     pooled: bool = False  # cross-chain: one state for every chain
+    layout: MassLayout | None = None  # blocks of sites (dense_mass as a list); None: one block
+
+    def covariance_mask(self):
+        """The entries of the covariance a block structure keeps, or None (all)."""
+        if self.layout is None or not self.dense_mass:
+            return None
+        return jnp.asarray(self.layout.mask())
 
 
 class WarmupState(NamedTuple):
     """The network's tunable parameters and the statistics that tune them.
 
     ``inverse_mass_matrix``, ``mass_matrix_sqrt`` and ``mass_matrix_sqrt_inv`` read as NumPyro's
-    ``HMCAdaptState`` fields do (the mass matrix M = Sigma^-1).
+    ``HMCAdaptState`` fields do (the mass matrix M = Sigma^-1): for a model, dicts by blocks of
+    site names, as NUTS gives them; for a potential function, arrays.
     """
 
     step_size: jax.Array
@@ -59,31 +69,60 @@ class WarmupState(NamedTuple):
     welford: welford.WelfordState
     window: jax.Array
     tuning: Any = None  # the dynamics' tuner state, or None
+    layout: MassLayout | None = None  # static: the blocks of sites
+
+    def _blocks(self):
+        """The covariance (dict by site blocks for a model), chains mapped when stacked."""
+
+        def blocks(metric):
+            covariance = metric.covariance()
+            return covariance if self.layout is None else self.layout.split(covariance)
+
+        return _per_chain(blocks, jnp.ndim(self.step_size))(self.metric)
 
     @property
     def inverse_mass_matrix(self):
-        return self.metric.covariance()
+        return self._blocks()
 
     @property
     def mass_matrix_sqrt(self):
-        inverse = self.metric.inverse_covariance()
-        return jnp.sqrt(inverse) if inverse.ndim == 1 else jnp.linalg.cholesky(inverse)
+        sqrt = _per_chain(lambda b: mass.numpyro_sqrt(b)[0], jnp.ndim(self.step_size))
+        return jax.tree.map(sqrt, self._blocks())
 
     @property
     def mass_matrix_sqrt_inv(self):
-        sqrt = self.mass_matrix_sqrt
-        if sqrt.ndim == 1:
-            return 1.0 / sqrt
-        return jax.scipy.linalg.solve_triangular(
-            sqrt, jnp.eye(sqrt.shape[0], dtype=sqrt.dtype), lower=True
-        )
+        sqrt_inv = _per_chain(lambda b: mass.numpyro_sqrt(b)[1], jnp.ndim(self.step_size))
+        return jax.tree.map(sqrt_inv, self._blocks())
 
 
-def initial_metric(dim: int, dense: bool, inverse_mass_matrix, dtype) -> Metric:
-    """The user's covariance (``inverse_mass_matrix``: vector or matrix), else the identity."""
+def _per_chain(fn, num_chain_axes: int):
+    """``fn`` mapped over the leading chain axes of a stacked (per-chain) state."""
+    for _ in range(num_chain_axes):
+        fn = jax.vmap(fn)
+    return fn
+
+
+def initial_metric(dim: int, dense: bool, inverse_mass_matrix, dtype, layout=None) -> Metric:
+    """The user's covariance (``inverse_mass_matrix``: vector, matrix, or NumPyro's dict by
+    blocks of sites), else the identity."""
     if inverse_mass_matrix is None:
         return metrics.identity(dim, dense, dtype)
-    return metrics.from_covariance(jnp.asarray(inverse_mass_matrix, dtype))
+    if isinstance(inverse_mass_matrix, dict):
+        if layout is None:
+            raise ValueError(
+                "an inverse_mass_matrix dict by sites needs a model (not a potential_fn)"
+            )
+        covariance = layout.join(inverse_mass_matrix, dtype)
+    else:
+        covariance = jnp.asarray(inverse_mass_matrix, dtype)
+    if covariance.shape[-1] != dim:
+        raise ValueError(
+            f"inverse_mass_matrix has shape {covariance.shape}; the model has {dim} unconstrained "
+            "dimensions"
+        )
+    if dense and covariance.ndim == 1:
+        covariance = jnp.diag(covariance)
+    return metrics.from_covariance(covariance)
 
 
 def expand(tree):
@@ -124,13 +163,16 @@ def build(options: WarmupOptions, tuner=None, settings=None):
             welford=welford.init(positions.shape[0], positions.shape[1], options.dense_mass, dtype),
             window=jnp.zeros((), jnp.int32),
             tuning=None if tuner is None else tuner.init(positions, settings),
+            layout=options.layout,
         )
 
     def end_window(state: WarmupState, key, probe, states) -> WarmupState:
         metric = state.metric
         window_sums = state.welford
         if options.adapt_mass_matrix:
-            metric = metrics.from_covariance(welford.covariance(state.welford, options.regularize))
+            covariance = welford.covariance(state.welford, options.regularize)
+            mask = options.covariance_mask()
+            metric = metrics.from_covariance(covariance if mask is None else covariance * mask)
             window_sums = welford.reset(state.welford)
         step_size, dual_state = state.step_size, state.dual_averaging
         if options.adapt_step_size:
