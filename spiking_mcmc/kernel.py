@@ -177,7 +177,9 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         self._potential_fn_gen, self._postprocess_fn = density[1:3]
         if not validation.is_traced((model_args, model_kwargs)):
             self._model_args = (model_args, model_kwargs)
-        positions, self._unravel, one_point = initialization.flatten(density.init_params, batch, len(keys))
+        positions, self._unravel, one_point = initialization.flatten(
+            density.init_params, batch, len(keys)
+        )
         dim = positions.shape[-1]
         layout = None if self._model is None else mass.layout(one_point, *self._mass)
         dense = layout.any_dense if layout is not None else bool(self._mass[0])
