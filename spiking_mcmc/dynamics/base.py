@@ -43,14 +43,24 @@ class TransitionInfo(NamedTuple):
     spike_counts: jax.Array  # (2, P): ON (row 0) and OFF (row 1) spikes of the P neuron pairs
 
 
+class TunerPhase(NamedTuple):
+    """Where warmup is, for a dynamics' tuner (booleans, traced)."""
+
+    t: jax.Array  # the warmup transition
+    learn: jax.Array  # take a learning step
+    restart: jax.Array  # start learning again from the initial value
+    final: jax.Array  # the last warmup transition: fix the final value
+
+
 @dataclasses.dataclass(frozen=True)
 class Tuner:
     """Warmup of a dynamics' own parameters (e.g. the trajectory length) over a batch of chains.
 
     init(positions (C, d), settings) -> state, or None when the settings tune nothing
-    update(state, t, num_warmup, positions (C, d), infos (C, ...), metric_changed, settings)
-        -> state
+    update(state, phase, positions (C, d), infos (C, ...), settings) -> state
     apply(params, state) -> params
+    ``phase`` (:class:`TunerPhase`) says whether to learn now, to start again (the metric has
+    settled into a new window), or to fix the final value (the last warmup transition).
     With per-chain warmup the batch is one chain (C = 1) under ``vmap``; with cross-chain
     warmup it is every chain, and the update pools their signals.
     """
