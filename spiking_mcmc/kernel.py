@@ -111,6 +111,7 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         """Forget what ``init`` built from the model (after ``wrap_model``)."""
         self._sample_fn = self._sampler = self._unravel = self._model_args = None
         self._potential_fn_gen, self._postprocess_fn, self._num_warmup = None, None, 0
+        self._chains_started = 0
 
     # -- NumPyro's MCMCKernel interface -------------------------------------------------------
     model = property(lambda self: self._model)
@@ -195,8 +196,13 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         metric = initial_metric(dim, dense, self._mass[1], positions.dtype, layout)
         starts = initialization.start_states(density, positions, batch, logdensity_and_grad)
 
+        chain_ids = jnp.arange(len(keys)) + (0 if batch else self._chains_started)
+        self._chains_started += 1
+
         def init_all(starts, key):
-            first = self._sampler.init(starts, logdensity_and_grad, key, self._step_size, metric)
+            first = self._sampler.init(
+                starts, logdensity_and_grad, key, self._step_size, metric, chain_ids
+            )
             return states.initial(first, self._unravel, keys)
 
         state = jax.jit(init_all)(starts, key_sampler[0])

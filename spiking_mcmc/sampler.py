@@ -20,22 +20,25 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from spiking_mcmc import health as health_
 from spiking_mcmc import warmup as warmups
 from spiking_mcmc.dynamics.base import Dynamics, PositionState
 from spiking_mcmc.warmup import WarmupOptions, WarmupState
 
 
 class SamplerState(NamedTuple):
-    """C chains: their positions (C, d), warmup state, and the transitions made so far."""
+    """C chains: their positions (C, d), warmup state, the transitions made so far, and
+    whether each chain still moves (:mod:`spiking_mcmc.health`)."""
 
     states: PositionState
     warmup: WarmupState
     iteration: jax.Array
+    health: health_.Health
 
 
 class Sampler(NamedTuple):
-    """init(states (C, d), logdensity_and_grad, key, step_size, metric) -> SamplerState
-    (``states``: the chains' starting PositionState, e.g. ``jax.vmap(start)``);
+    """init(states (C, d), logdensity_and_grad, key, step_size, metric, chain_ids) ->
+    SamplerState (``states``: the chains' starting PositionState, e.g. ``jax.vmap(start)``);
     step(keys (C,), state, logdensity_and_grad) -> (SamplerState, infos (C, ...))."""
 
     init: callable
@@ -80,10 +83,55 @@ def build(dynamics: Dynamics, settings, options: WarmupOptions, chain_batch_size
 
         return accept_probs
 
-    def init(states, logdensity_and_grad, key, step_size, metric) -> SamplerState:
+    def init(states, logdensity_and_grad, key, step_size, metric, chain_ids) -> SamplerState:
         keys = key if pooled else jax.random.split(key, states.position.shape[0])
         warmup_state = warmup_init(states, step_size, metric, keys, probe(logdensity_and_grad))
-        return SamplerState(states, warmup_state, jnp.zeros((), jnp.int32))
+        health = health_.init(states, chain_ids)
+        return SamplerState(states, warmup_state, jnp.zeros((), jnp.int32), health)
+
+    def heal(states, warmup_state, health, sick):
+        """Restart the sick chains: from the healthiest chain when there is one (its position,
+        and its network under per-chain warmup), else from their own best state."""
+        donor = health_.donors(health, states, sick)
+        from_donor = sick & (donor != jnp.arange(sick.shape[0]))
+        from_best = sick & ~from_donor
+        own = warmups.restart(warmup_state, from_best, pooled)
+        if not pooled:
+            copied = health_.take(warmup_state, donor)
+            own = _select(from_donor, copied, own)
+        states = _select(from_donor, health_.take(states, donor), states)
+        states = _select(from_best, health.best, states)
+        zeros = jnp.zeros_like(health.still)
+        health = health._replace(
+            still=jnp.where(sick, zeros, health.still),
+            tiny=jnp.where(sick, zeros, health.tiny),
+            outside=jnp.where(sick, zeros, health.outside),
+        )
+        return states, own, health
+
+    def look_after(before, state: SamplerState, states, warmup_state):
+        """Count still and far-out transitions; in warmup, heal; at its end, name the frozen."""
+        step_size = warmup_state.step_size if options.adapt_step_size else None
+        health = health_.observe(state.health, before, states, step_size)
+        if options.num_warmup == 0:
+            return states, warmup_state, health
+        t = state.iteration
+        sick = health_.needs_healing(health) & (t < options.num_warmup - 1)
+        states, warmup_state, health = lax.cond(
+            jnp.any(sick),
+            lambda args: heal(*args, sick),
+            lambda args: args,
+            (states, warmup_state, health),
+        )
+        frozen = health_.stuck(health)
+        if step_size is not None:  # a step collapsed now is collapsed for the whole sampling
+            frozen = frozen | jnp.broadcast_to(step_size < health_.TINY_STEP, frozen.shape)
+        lax.cond(
+            (t == options.num_warmup - 1) & jnp.any(frozen),
+            lambda: jax.debug.callback(health_.warn_frozen, health.chain_id, frozen),
+            lambda: None,
+        )
+        return states, warmup_state, health
 
     def step(keys, state: SamplerState, logdensity_and_grad):
         split = jax.vmap(lambda k: jax.random.split(k, 2))(keys)
@@ -118,6 +166,16 @@ def build(dynamics: Dynamics, settings, options: WarmupOptions, chain_batch_size
                 lambda w: w,
                 warmup_state,
             )
-        return SamplerState(states, warmup_state, state.iteration + 1), infos
+        states, warmup_state, health = look_after(state.states, state, states, warmup_state)
+        return SamplerState(states, warmup_state, state.iteration + 1, health), infos
 
     return Sampler(init, step)
+
+
+def _select(mask, new, old):
+    """Per chain (leading axis): ``new`` where ``mask`` else ``old``."""
+
+    def pick(a, b):
+        return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
+
+    return jax.tree.map(pick, new, old)

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from spiking_mcmc.dynamics.base import PositionState
+from spiking_mcmc.health import FROZEN, Health
 from spiking_mcmc.sampler import SamplerState
 from spiking_mcmc.warmup import WarmupState
 
@@ -36,8 +37,10 @@ class SpikingState(NamedTuple):
     num_steps: jax.Array  # integration steps of the last transition
     diverging: jax.Array  # the last proposal's density or gradient was not finite
     biological_time_ms: jax.Array  # duration of the last transition in network time
+    frozen: jax.Array  # no move, or a collapsed step size, for 50 transitions (health.py)
     adapt_state: WarmupState  # step size, metric (decoders), warmup statistics, tuning
     rng_key: jax.Array
+    health: Health  # transitions without moving, far out, best state, chain number
 
 
 FIELDS = (
@@ -49,6 +52,7 @@ FIELDS = (
     "num_steps",
     "diverging",
     "biological_time_ms",
+    "frozen",
 )
 
 
@@ -84,7 +88,7 @@ def positions(state: SpikingState) -> PositionState:
 
 def to_sampler(state: SpikingState) -> SamplerState:
     """The core's view of a batch."""
-    return SamplerState(positions(state), state.adapt_state, state.i[0])
+    return SamplerState(positions(state), state.adapt_state, state.i[0], state.health)
 
 
 def from_sampler(
@@ -108,8 +112,10 @@ def from_sampler(
         num_steps=infos.num_steps.astype(jnp.int32),
         diverging=infos.diverging,
         biological_time_ms=infos.biological_time_ms,
+        frozen=(sampler_state.health.still >= FROZEN) | (sampler_state.health.tiny >= FROZEN),
         adapt_state=sampler_state.warmup,
         rng_key=keys,
+        health=sampler_state.health,
     )
 
 
@@ -131,8 +137,10 @@ def initial(sampler_state: SamplerState, unravel, keys) -> SpikingState:
         num_steps=zeros,
         diverging=jnp.zeros((num_chains,), bool),
         biological_time_ms=jnp.zeros((num_chains,), dtype),
+        frozen=jnp.zeros((num_chains,), bool),
         adapt_state=sampler_state.warmup,
         rng_key=keys,
+        health=sampler_state.health,
     )
 
 

@@ -41,6 +41,7 @@ class TransitionInfo(NamedTuple):
     num_steps: jax.Array  # integration steps (1 for one window of the Poisson network)
     biological_time_ms: jax.Array  # duration of this transition in the network's time
     spike_counts: jax.Array  # (2, P): ON (row 0) and OFF (row 1) spikes of the P neuron pairs
+    proposal_moved: jax.Array  # the proposal differs from the state (False: a null move)
 
 
 class TunerPhase(NamedTuple):
@@ -113,6 +114,7 @@ def still_transition(key, state: PositionState, logdensity_and_grad, params, sha
         num_steps=zero,
         biological_time_ms=jnp.zeros((), dtype),
         spike_counts=jnp.zeros((2, 0), jnp.int32),
+        proposal_moved=jnp.zeros((), bool),
     )
     return state, info
 

@@ -76,6 +76,7 @@ class WarmupState(NamedTuple):
     positions: tuple  # (foreground, background) Welford sums of the positions
     grads: tuple  # (foreground, background) Welford sums of the gradients
     metric_updates: jax.Array  # how many times the metric was re-learned
+    initial_step_size: jax.Array  # where the step size starts again when a chain is restarted
     tuning: Any = None  # the dynamics' tuner state, or None
     layout: MassLayout | None = None  # static: the blocks of sites
 
@@ -134,6 +135,25 @@ def initial_metric(dim: int, dense: bool, inverse_mass_matrix, dtype, layout=Non
     return metrics.from_covariance(covariance)
 
 
+def restart(state: WarmupState, mask, pooled: bool) -> WarmupState:
+    """The warmup state of chains restarted from their own best state (``mask`` (C,)): the
+    step size back to its initial value, dual averaging and the metric's sums started again
+    (the metric itself is kept). A pooled state restarts when any masked chain does."""
+    if pooled:
+        mask = jnp.any(mask)
+
+    def one(chain_state: WarmupState, restart_it) -> WarmupState:
+        fresh = chain_state._replace(
+            step_size=chain_state.initial_step_size,
+            dual_averaging=step_sizes.restart(chain_state.initial_step_size),
+            positions=jax.tree.map(jnp.zeros_like, chain_state.positions),
+            grads=jax.tree.map(jnp.zeros_like, chain_state.grads),
+        )
+        return jax.tree.map(lambda a, b: jnp.where(restart_it, a, b), fresh, chain_state)
+
+    return one(state, mask) if pooled else jax.vmap(one)(state, mask)
+
+
 def expand(tree):
     """A batch of one: add a leading axis of length 1 to every leaf."""
     return jax.tree.map(lambda x: x[None], tree)
@@ -178,7 +198,7 @@ def build(options: WarmupOptions, tuner=None, settings=None):
         dtype = positions.dtype
         if metric is None:
             metric = metrics.identity(dim, options.dense_mass, dtype)
-            if fisher_metric and options.adapt_mass_matrix:
+            if fisher_metric and options.adapt_mass_matrix and options.num_warmup > 0:
                 metric = fisher.from_gradient(states.grad_log_density, options.dense_mass)
         step_size = search(jnp.asarray(step_size, dtype), metric, key, probe, states)
         sums = welford.init(num_chains, dim, options.dense_mass, dtype)
@@ -189,6 +209,7 @@ def build(options: WarmupOptions, tuner=None, settings=None):
             positions=(sums, sums),
             grads=(sums, sums),
             metric_updates=jnp.zeros((), jnp.int32),
+            initial_step_size=step_size,
             tuning=None if tuner is None else tuner.init(positions, settings),
             layout=options.layout,
         )
@@ -230,6 +251,7 @@ def build(options: WarmupOptions, tuner=None, settings=None):
                 infos.accept_prob,
                 options.target_accept_prob,
                 t == options.num_warmup - 1,
+                infos.proposal_moved,
             )
             state = state._replace(step_size=step_size, dual_averaging=dual_state)
         if state.tuning is not None:
