@@ -391,8 +391,12 @@ def scaling_figure(records, path: Path, title: str) -> Path:
     return path
 
 
+PLOTTED_DRAWS = 1000  # per chain; longer runs are thinned for the rank and trace plots
+
+
 def _arviz_plots(out: Path, model: str) -> list[Path]:
-    """ArviZ rank and trace plots of each spiking run of ``model`` (skipped past 40 scalars)."""
+    """ArviZ rank and trace plots of each spiking run of ``model`` (skipped past 40 scalars;
+    thinned to about ``PLOTTED_DRAWS`` draws a chain)."""
     import arviz as az
     import arviz_plots as azp
 
@@ -404,6 +408,8 @@ def _arviz_plots(out: Path, model: str) -> list[Path]:
             continue
         idata = az.from_netcdf(path)
         posterior = idata["posterior"]
+        thin = max(1, posterior.sizes["draw"] // PLOTTED_DRAWS)
+        idata = idata.isel(draw=slice(None, None, thin))  # KDEs of 10^4 draws take minutes
         if sum(v.size // (v.sizes["chain"] * v.sizes["draw"]) for v in posterior.values()) > 40:
             continue  # a panel per scalar: too many to read
         for name, plot in (("rank", azp.plot_rank), ("trace", azp.plot_trace_dist)):

@@ -102,7 +102,7 @@ def _windows(svi, args, kwargs):
     return window
 
 
-def fit(model, guide, key, rule: PlateauRule, args=(), kwargs=None, on_window=None, progress=None):
+def fit(model, guide, key, rule: PlateauRule, args=(), kwargs=None, on_window=None):
     """Optimise the ELBO until the plateau rule or the step cap stops it.
 
     ``on_window(params, seconds)``, if given, sees the guide's parameters after windows 1, 2,
@@ -137,8 +137,6 @@ def fit(model, guide, key, rule: PlateauRule, args=(), kwargs=None, on_window=No
         stalls = (
             stalls + 1 if at_floor and float(after.best_value) >= float(before.best_value) else 0
         )
-        if progress is not None:
-            progress(steps, losses[-1], float(after.scale) * rule.learning_rate)
         if on_window is not None and (count & (count - 1) == 0):
             on_window(svi.get_params(state), seconds)
         if stalls >= rule.patience:
@@ -204,7 +202,7 @@ def guide_draws(model, guide, key, num_draws, sites, args=(), kwargs=None):
 GUIDES = {"vi-normal": "AutoNormal", "vi-mvn": "AutoMultivariateNormal"}
 
 
-def run(method: str, posterior, settings, progress=None) -> tuple[dict, dict]:
+def run(method: str, posterior, settings) -> tuple[dict, dict]:
     """Fit ``method``'s guide to ``posterior``; (record fields, guide draws {site: (1, n)})."""
     from numpyro.infer import autoguide
 
@@ -228,7 +226,7 @@ def run(method: str, posterior, settings, progress=None) -> tuple[dict, dict]:
     def on_window(params, seconds):
         curve.append([seconds, *error_of(stan_draws(params), posterior.reference)])
 
-    result = fit(posterior.model, guide, key_fit, rule, args, kwargs, on_window, progress)
+    result = fit(posterior.model, guide, key_fit, rule, args, kwargs, on_window)
     params = result.svi.get_params(result.state)
     after, check_s = continuation(result, posterior.model, guide, key_check, rule, args, kwargs)
     final = stan_draws(params)
