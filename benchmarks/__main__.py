@@ -9,7 +9,8 @@ python -m benchmarks --models sblrc-blr --methods spiking-hamiltonian,nuts \
 
 Prints the table (led by the conservative ESS per gradient and per second of warmup plus
 sampling; see benchmarks/report.py) and writes OUT/results.json, one record per run, as soon
-as each run ends, then OUT/table.txt, OUT/results.md and the figures.
+as each run ends, then OUT/table.txt, OUT/results.md, OUT/summary.md (the IF network against
+each peer, and where it is behind) and the figures.
 """
 
 from __future__ import annotations
@@ -131,6 +132,10 @@ def main(argv=None):
     print(text)
     (args.out / "table.txt").write_text(text + "\n")
     (args.out / "results.md").write_text(report.markdown_table(results) + "\n")
+    if any(r["method"] == "spiking-hamiltonian" for r in results["records"]):
+        summary = report.peer_table(results) + "\n\nBehind an exact peer:\n\n"
+        summary += "\n".join(f"- {line}" for line in report.behind(results)) + "\n"
+        (args.out / "summary.md").write_text(summary)
     if not args.no_figures:
         for path in report.figures(results, args.out, default_model=model_names[0]):
             print(f"figure: {path}")

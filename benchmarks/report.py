@@ -23,7 +23,6 @@ import numpy as np
 INEXACT_NOTE = (
     "* not exact by construction (no Metropolis step): its max|z| and |sd-1| are its bias"
 )
-INEXACT_MARK = " (not exact by construction)"
 CALLBACK_NOTE = "† ESS/s bound by nutpie's Python log-density callback; compare per gradient"
 MIGRATED_NOTE = (
     "records of format 1 (before the conservative ESS; '-' in its columns): bulk ESS/grad and "
@@ -45,12 +44,12 @@ def is_vi(record) -> bool:
     return record["method"].startswith("vi-")
 
 
-def nuts_record(records, record):
-    """The NUTS record on ``record``'s posterior with as many chains, if it ran."""
+def peer_record(records, record, method):
+    """The record of ``method`` on ``record``'s posterior with as many chains, if it ran."""
     for r in records:
         if (
             r["model"] == record["model"]
-            and r["method"] == "nuts"
+            and r["method"] == method
             and r.get("num_chains") == record.get("num_chains")
             and "error" not in r
         ):
@@ -58,9 +57,20 @@ def nuts_record(records, record):
     return None
 
 
+def nuts_record(records, record):
+    """The NUTS record on ``record``'s posterior with as many chains, if it ran."""
+    return peer_record(records, record, "nuts")
+
+
+def ratio_to(records, record, method, key):
+    """``record[key]`` over ``method``'s on the same posterior and chains (None if either
+    is missing)."""
+    peer = peer_record(records, record, method)
+    return _ratio(record.get(key), peer and peer.get(key))
+
+
 def ratio_to_nuts(records, record, key):
-    nuts = nuts_record(records, record)
-    return _ratio(record.get(key), nuts and nuts.get(key))
+    return ratio_to(records, record, "nuts", key)
 
 
 def _label(record, mark="*"):
@@ -228,6 +238,56 @@ def table(results: dict, markdown: bool = False) -> str:
 def markdown_table(results: dict) -> str:
     """The same tables in Markdown (for the README)."""
     return table(results, markdown=True)
+
+
+PEERS = ("nuts", "nutpie", "blackjax-chees", "blackjax-mams")
+
+
+def peer_table(results: dict, subject: str = "spiking-hamiltonian") -> str:
+    """Markdown for the README: ``subject``'s conservative efficiency per gradient and per
+    second (warmup + sampling) on each posterior, and its ratio to each peer's, "grad / s"
+    (a peer in brackets is not exact there; † its per second is callback-bound), then the VI
+    guides' errors (NC: not converged)."""
+    records = [r for r in results["records"] if _failure(r) is None]
+    peers = [p for p in PEERS if p != subject and any(r["method"] == p for r in records)]
+    head = ["posterior", "d", "ESS/grad", "ESS/s", "exact", *(f"x {p}" for p in peers), "VI error"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in (r for r in records if r["method"] == subject):
+        cells = [r["model"], str(r.get("dimension", "-")), _fmt(r.get("ess_per_grad"), ".4f")]
+        cells += [_fmt(r.get("ess_per_s"), ".0f"), "yes" if r.get("passed") else "no"]
+        for peer in peers:
+            other = peer_record(records, r, peer)
+            grad, second = (ratio_to(records, r, peer, k) for k in ("ess_per_grad", "ess_per_s"))
+            mark = "†" if other is not None and other.get("callback_bound") else ""
+            cell = f"{_fmt(grad, '.2f')} / {_fmt(second, '.2f')}{mark}"
+            cells.append(cell if other is None or other.get("passed") else f"({cell})")
+        guides = [v for v in records if is_vi(v) and v["model"] == r["model"]]
+        errors = [
+            f"{_fmt(vi_error(v), '.2f')}{'' if v.get('converged') else ' (NC)'}" for v in guides
+        ]
+        cells.append(" / ".join(errors) or "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def behind(results: dict, subject: str = "spiking-hamiltonian") -> list[str]:
+    """Posterior by posterior, where ``subject`` is behind an exact peer: per gradient and per
+    second (warmup + sampling), by how much; and where ``subject`` itself is not exact."""
+    records = [r for r in results["records"] if _failure(r) is None]
+    lines = []
+    for r in (r for r in records if r["method"] == subject):
+        notes = [] if r.get("passed") else [f"not exact (R-hat {_fmt(r.get('max_rhat'), '.3f')})"]
+        for peer in PEERS:
+            other = peer_record(records, r, peer)
+            if peer == subject or other is None or not other.get("passed"):
+                continue
+            for key, what in (("ess_per_grad", "per gradient"), ("ess_per_s", "per second")):
+                ratio = ratio_to(records, r, peer, key)
+                if ratio is not None and ratio < 1:
+                    notes.append(f"{ratio:.2f}x {peer} {what}")
+        if notes:
+            lines.append(f"{r['model']}: " + ", ".join(notes))
+    return lines
 
 
 # -- figures ---------------------------------------------------------------------------------

@@ -197,6 +197,21 @@ def test_table_leads_with_the_conservative_efficiency():
     assert markdown.splitlines()[0].startswith("| model | method | d | chains | draws | ESS |")
 
 
+def test_peer_table_and_where_the_network_is_behind():
+    records = [
+        _record("spiking-hamiltonian", 800.0, 900.0, 0.08, 100.0),
+        _record("nuts", 400.0, 2500.0, 0.04, 200.0),
+        _record("nutpie", 600.0, 1700.0, 0.16, 30.0, callback_bound=True),
+        _record("blackjax-mams", 60.0, 60.0, 0.8, 10.0, passed=False),
+    ]
+    table = report.peer_table({"records": records})
+    row = table.splitlines()[2].split(" | ")
+    assert row[5:8] == ["2.00 / 0.50", "0.50 / 3.33†", "(0.10 / 10.00)"]
+    # behind NUTS per second and nutpie per gradient; MAMS is not exact, so it does not count
+    (line,) = report.behind({"records": records})
+    assert line == "m: 0.50x nuts per second, 0.50x nutpie per gradient"
+
+
 def test_vi_table_gives_the_time_mcmc_needs_to_reach_the_guides_error():
     curve = [[1.0, 0.5, 0.1], [2.0, 0.2, 0.1], [4.0, 0.05, 0.02]]
     mcmc = _record("nuts", 400.0, 400.0, 0.04, 200.0, error_curve=curve)

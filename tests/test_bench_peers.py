@@ -136,7 +136,7 @@ def test_vi_converges_on_a_gaussian_and_says_so(gaussian):
     record, samples = vi.run("vi-mvn", gaussian, dataclasses.replace(SMALL, vi_draws=2000))
     assert record["stopped_by"] == "plateau" and record["converged"] is True
     assert record["vi_steps"] % vi.PlateauRule.window == 0 and record["vi_seconds"] > 0
-    assert record["final_learning_rate"] == pytest.approx(0.02 * 0.01)
+    assert record["final_learning_rate"] == pytest.approx(0.02 * 0.001)
     assert record["continuation_mean_shift"] <= 0.1 and record["continuation_sd_change"] <= 0.05
     # a full-rank Gaussian guide on a Gaussian posterior has no bias
     assert record["max_standardized_mean_error"] < 0.1 and record["max_sd_error"] < 0.1
