@@ -4,8 +4,7 @@ MAMS and ChEES, and VI run to convergence, on benchmark posteriors.
 python -m benchmarks                               # eight schools, the default methods
 python -m benchmarks --methods spiking-lif,nuts    # the LIF network (not exact): its bias
 python -m benchmarks --models all --out runs/full --resume
-python -m benchmarks --models sblrc-blr --methods spiking-hamiltonian,nuts \
-    --spiking-option spike_quantum=2 --spiking-option energy=plain   # a network's settings
+python -m benchmarks --methods spiking-hamiltonian,nuts --spiking-option spike_quantum=2
 
 Prints the table (led by the conservative ESS per gradient and per second of warmup plus
 sampling; see benchmarks/report.py) and writes OUT/results.json, one record per run, as soon
@@ -55,7 +54,7 @@ def positive(parser, args, *flags, allow_zero=("warmup",)):
             parser.error(f"--{name.replace('_', '-')} must be positive")
 
 
-def main(argv=None):
+def main(argv=None, prog="python -m benchmarks"):
     import models
     from benchmarks import harness, report
     from benchmarks import methods as m
@@ -63,7 +62,7 @@ def main(argv=None):
     available = m.available_methods()
     default_methods = m.available_methods(default_only=True)
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks",
+        prog=prog,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -26,7 +26,8 @@ def defaults() -> list[str]:
 def main(argv=None):
     from benchmarks import __main__ as cli
 
-    return cli.main(defaults() + list(sys.argv[1:] if argv is None else argv))
+    argv = defaults() + list(sys.argv[1:] if argv is None else argv)
+    return cli.main(argv, prog="python -m benchmarks.compare_all")
 
 
 if __name__ == "__main__":

@@ -91,7 +91,9 @@ def results(data: dict) -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.migrate", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("paths", nargs="+", type=Path, help="results.json or masset.json files")
     args = parser.parse_args(argv)
     for path in args.paths:
