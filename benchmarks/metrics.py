@@ -57,7 +57,7 @@ def error_curve(draws: dict, reference: dict, warmup_s, sampling_s, fractions) -
 
 def mcmc_record(run, posterior, fractions) -> dict:
     """The record of an MCMC run (a :class:`spiking_mcmc.timing.TimedRun`) on ``posterior``."""
-    from spiking_mcmc.compare import summarize
+    from spiking_mcmc.comparison import summarize
 
     draws = posterior.stan_draws(run.samples)
     record = summarize(run._replace(samples=draws))

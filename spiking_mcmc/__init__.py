@@ -4,6 +4,7 @@ import sys as _sys
 
 import numpyro.infer as _numpyro_infer
 
+from spiking_mcmc.comparison import Comparison, compare
 from spiking_mcmc.kernel import SpikingKernel
 from spiking_mcmc.network import Network
 from spiking_mcmc.state import SpikingState
@@ -14,5 +15,5 @@ from spiking_mcmc.state import SpikingState
 if not hasattr(_numpyro_infer, "initialization"):
     _numpyro_infer.initialization = _sys.modules["numpyro.infer.initialization"]
 
-__all__ = ["Network", "SpikingKernel", "SpikingState"]
+__all__ = ["Comparison", "Network", "SpikingKernel", "SpikingState", "compare"]
 __version__ = "0.2.0"

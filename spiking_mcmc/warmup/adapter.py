@@ -226,7 +226,9 @@ def build(options: WarmupOptions, tuner=None, settings=None):
             relearned = update_at[t] & fisher.has_signal(x_fg)
             # the schedule, not the data, decides when to compute (an unbatched condition:
             # under per-chain vmap a batched one would compute the estimate every time)
-            learned = lax.cond(update_at[t], lambda: estimate(x_fg, g_fg, state.metric), lambda: state.metric)
+            learned = lax.cond(
+                update_at[t], lambda: estimate(x_fg, g_fg, state.metric), lambda: state.metric
+            )
             metric = jax.tree.map(lambda a, b: jnp.where(relearned, a, b), learned, state.metric)
             empty = welford.reset(x_bg)
             pick = lambda a, b: jax.tree.map(lambda u, v: jnp.where(switch[t], u, v), a, b)  # noqa: E731
