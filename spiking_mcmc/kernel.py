@@ -45,8 +45,9 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
     :param step_size: initial step size (Langevin h for "poisson", whitened leapfrog step).
     :param adapt_step_size: tune it in warmup (dual averaging toward ``target_accept_prob``).
     :param adapt_mass_matrix: learn the posterior covariance (the decoders) in warmup.
-    :param dense_mass: dense, diagonal, or NumPyro's list of site tuples (dense blocks);
-        None (default): dense up to 200 unconstrained dimensions, diagonal beyond.
+    :param dense_mass: dense, diagonal, ``"low_rank"`` (diagonal with a low-rank correction),
+        or NumPyro's list of site tuples (dense blocks); None (default): dense up to 200
+        unconstrained dimensions, diagonal beyond.
     :param inverse_mass_matrix: initial covariance (vector, matrix, or dict by site tuples).
     :param target_accept_prob: acceptance to aim at (default: the dynamics').
     :param find_heuristic_step_size: search a step size at each warmup window's start.
@@ -184,10 +185,13 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         )
         dim = positions.shape[-1]
         structure = mass.structure(self._mass[0], dim)
+        low_rank, structure = structure == "low_rank", structure != "low_rank" and structure
         layout = None if self._model is None else mass.layout(one_point, structure, self._mass[1])
         dense = layout.any_dense if layout is not None else bool(structure)
         self._num_warmup = num_warmup if dim else 0
-        options = WarmupOptions(self._num_warmup, dense_mass=dense, layout=layout, **self._options)
+        options = WarmupOptions(
+            self._num_warmup, dense_mass=dense, layout=layout, low_rank=low_rank, **self._options
+        )
         if options.pooled and not batch:
             validation.warn_cross_chain_alone()
         if self._chain_devices is not None:

@@ -120,11 +120,13 @@ def check_kernel_options(
     check_probability("target_accept_prob", target_accept_prob)
     if not (
         dense_mass is None
+        or dense_mass == "low_rank"
         or isinstance(dense_mass, bool)
         or (isinstance(dense_mass, list) and all(isinstance(b, tuple) for b in dense_mass))
     ):
         raise TypeError(
-            "dense_mass must be True, False, None (automatic) or a list of tuples of site names "
+            "dense_mass must be True, False, 'low_rank', None (automatic) or a list of tuples of "
+            "site names "
             "(dense blocks), "
             f"got {dense_mass!r}"
         )

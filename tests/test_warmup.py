@@ -156,3 +156,28 @@ def test_trajectory_length_settles_with_a_fixed_good_metric():
         mcmc.run(jax.random.PRNGKey(0))
     lengths = np.exp(np.asarray(mcmc.last_state.adapt_state.tuning.log_length))
     assert np.all((lengths > 0.3) & (lengths < 4.0)), lengths
+
+
+def test_low_rank_metric_finds_the_directions_the_diagonal_misses():
+    """A 300-d Gaussian with three directions 100x, 30x and 0.01x wider than its diagonal: from
+    64 exact draws and gradients the low-rank correction shrinks the whitened spread of the
+    diagonal estimate (71) at least fourfold, and colour and whiten stay inverse."""
+    from spiking_mcmc import metric as metrics
+    from spiking_mcmc.warmup import low_rank
+
+    with jax.enable_x64(True):
+        dim, rng = 300, np.random.default_rng(0)
+        directions, _ = np.linalg.qr(rng.normal(size=(dim, 3)))
+        scales = np.exp(rng.uniform(-1, 1, dim))
+        spikes = (directions * np.array([100.0, 30.0, 0.01])) @ directions.T
+        cov = np.diag(scales**2) + spikes * np.outer(scales, scales)
+        x = rng.multivariate_normal(np.zeros(dim), cov, size=64)
+        g = -np.linalg.solve(cov, x.T).T
+        buffer = low_rank.add(low_rank.init(dim, jnp.float64), x, g, jnp.ones(64, bool))
+        start = low_rank.as_low_rank(metrics.Metric(jnp.ones(dim)), low_rank.rank(dim))
+        metric = low_rank.estimate(buffer, start)
+        low = whitened_spread(metric.covariance(), cov)
+        diagonal = whitened_spread(np.diag(np.asarray(metric.scale) ** 2), cov)
+        assert low.max() / low.min() < 0.25 * diagonal.max() / diagonal.min()
+        y = jnp.asarray(rng.normal(size=dim))
+        np.testing.assert_allclose(metric.whiten(metric.colour(y)), y, atol=1e-10)

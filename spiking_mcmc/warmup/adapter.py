@@ -33,7 +33,7 @@ from spiking_mcmc import metric as metrics
 from spiking_mcmc.dynamics.base import TunerPhase
 from spiking_mcmc.mass import MassLayout
 from spiking_mcmc.metric import Metric
-from spiking_mcmc.warmup import fisher, welford
+from spiking_mcmc.warmup import fisher, low_rank, welford
 from spiking_mcmc.warmup import schedule as schedules
 from spiking_mcmc.warmup import step_size as step_sizes
 
@@ -54,6 +54,7 @@ class WarmupOptions:
     pooled: bool = False  # cross-chain: one state for every chain
     layout: MassLayout | None = None  # blocks of sites (dense_mass as a list); None: one block
     estimator: str = "fisher"  # the metric from positions and gradients, or "positions" only
+    low_rank: bool = False  # a diagonal metric with a low-rank correction (low_rank.py)
 
     def covariance_mask(self):
         """The entries of the covariance a block structure keeps, or None (all)."""
@@ -79,6 +80,7 @@ class WarmupState(NamedTuple):
     initial_step_size: jax.Array  # where the step size starts again when a chain is restarted
     tuning: Any = None  # the dynamics' tuner state, or None
     layout: MassLayout | None = None  # static: the blocks of sites
+    draws: Any = None  # the last draws, for a low-rank metric (low_rank.DrawBuffer), or None
 
     def _blocks(self):
         """The covariance (dict by site blocks for a model), chains mapped when stacked."""
@@ -148,6 +150,7 @@ def restart(state: WarmupState, mask, pooled: bool) -> WarmupState:
             dual_averaging=step_sizes.restart(chain_state.initial_step_size),
             positions=jax.tree.map(jnp.zeros_like, chain_state.positions),
             grads=jax.tree.map(jnp.zeros_like, chain_state.grads),
+            draws=None if chain_state.draws is None else low_rank.clear(chain_state.draws),
         )
         return jax.tree.map(lambda a, b: jnp.where(restart_it, a, b), fresh, chain_state)
 
@@ -200,6 +203,10 @@ def build(options: WarmupOptions, tuner=None, settings=None):
             metric = metrics.identity(dim, options.dense_mass, dtype)
             if fisher_metric and options.adapt_mass_matrix and options.num_warmup > 0:
                 metric = fisher.from_gradient(states.grad_log_density, options.dense_mass)
+        draws = None
+        if options.low_rank:
+            metric = low_rank.as_low_rank(metrics.Metric(metric.scale), low_rank.rank(dim))
+            draws = low_rank.init(dim, dtype)
         step_size = search(jnp.asarray(step_size, dtype), metric, key, probe, states)
         sums = welford.init(num_chains, dim, options.dense_mass, dtype)
         return WarmupState(
@@ -212,6 +219,7 @@ def build(options: WarmupOptions, tuner=None, settings=None):
             initial_step_size=step_size,
             tuning=None if tuner is None else tuner.init(positions, settings),
             layout=options.layout,
+            draws=draws,
         )
 
     def update_batch(state: WarmupState, t, states, infos, key, probe) -> WarmupState:
@@ -226,9 +234,19 @@ def build(options: WarmupOptions, tuner=None, settings=None):
             relearned = update_at[t] & fisher.has_signal(x_fg)
             # the schedule, not the data, decides when to compute (an unbatched condition:
             # under per-chain vmap a batched one would compute the estimate every time)
-            learned = lax.cond(
-                update_at[t], lambda: estimate(x_fg, g_fg, state.metric), lambda: state.metric
-            )
+            draws = state.draws
+            if options.low_rank:
+                draws = low_rank.add(draws, states.position, states.grad_log_density, keep)
+                relearned = update_at[t] & (jnp.sum(draws.filled) >= 3)
+                learned = lax.cond(
+                    update_at[t],
+                    lambda: low_rank.estimate(draws, state.metric),
+                    lambda: state.metric,
+                )
+            else:
+                learned = lax.cond(
+                    update_at[t], lambda: estimate(x_fg, g_fg, state.metric), lambda: state.metric
+                )
             metric = jax.tree.map(lambda a, b: jnp.where(relearned, a, b), learned, state.metric)
             empty = welford.reset(x_bg)
             pick = lambda a, b: jax.tree.map(lambda u, v: jnp.where(switch[t], u, v), a, b)  # noqa: E731
@@ -236,6 +254,7 @@ def build(options: WarmupOptions, tuner=None, settings=None):
             grads = (pick(g_bg, g_fg), pick(empty, g_bg))
             state = state._replace(
                 metric=metric,
+                draws=draws,
                 positions=positions,
                 grads=grads,
                 metric_updates=state.metric_updates + relearned.astype(jnp.int32),
