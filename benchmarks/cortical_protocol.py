@@ -408,6 +408,31 @@ def machine():
     }
 
 
+def row_path(out, name, dim):
+    return out / "rows" / f"{name}-d{dim}.json"
+
+
+def report(out, args):
+    """results.json, table.md and cortical.png from every row in ``out/rows``."""
+    order = {name: i for i, name in enumerate(["poisson", "lif", "hamiltonian", "cortical"])}
+    rows = [json.loads(p.read_text()) for p in sorted((out / "rows").glob("*.json"))]
+    rows.sort(key=lambda r: (r["dim"], order.get(r["network"], 99)))
+    compare_with_poisson(rows)
+    record = {
+        "protocol": {k: v for k, v in vars(args).items() if k not in ("out", "report")},
+        "targets": TARGETS,
+        "target": "N(1, (1 - rho) I + rho 1 1^T); chains start at 0",
+        "machine": machine(),
+        "wall_s_total": sum(r["wall_s"]["total"] for r in rows),
+        "results": rows,
+    }
+    (out / "results.json").write_text(json.dumps(record, indent=1, default=float))
+    (out / "table.md").write_text(table(rows) + "\n")
+    figure(rows, out / "cortical.png")
+    print(table(rows))
+    print("wrote", out / "results.json", out / "table.md", out / "cortical.png")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dims", type=int, nargs="+", default=[2, 8, 32, 64])
@@ -435,48 +460,41 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results/cortical")
     parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="20 chains, 1000 ms stationary (a smoke run; not the protocol)",
+        "--quick", action="store_true", help="20 chains, 1000 ms stationary (a smoke run)"
+    )
+    parser.add_argument(
+        "--report", action="store_true", help="only merge the rows already run into the report"
     )
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.stationary_ms = 20, 1000.0
     out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    results = []
-    key = jax.random.PRNGKey(args.seed)
-    start = time.perf_counter()
-    for dim in args.dims:
-        for name in args.networks:
-            key, sub = jax.random.split(key)
-            r = run_network(name, dim, args, sub)
-            results.append(r)
-            n = r["neural"]
-            print(
-                f"d={dim:3d} {name:12s} decorr {r['decorrelation_ms']:5.1f} ms "
-                f"acc {r['accept_prob']:.2f} ESS {r['ess']['conservative_ess']:7.0f} "
-                f"spikes/dim/ESS {r['spikes_per_dim_per_ess']:7.2f} "
-                f"rate {n['mean_rate_hz']:6.1f} Hz "
-                f"CV {n['isi_cv']:.2f} Fano {n['fano']:.2f} |r| {n['correlation']['all']:.3f} "
-                f"(within {n['correlation']['within']:.3f}, across "
-                f"{n['correlation']['across']:.3f}) [{time.perf_counter() - start:.0f} s]",
-                flush=True,
-            )
-    compare_with_poisson(results)
-    record = {
-        "protocol": {k: v for k, v in vars(args).items() if k != "out"},
-        "targets": TARGETS,
-        "target": "N(1, (1 - rho) I + rho 1 1^T); chains start at 0",
-        "machine": machine(),
-        "total_wall_s": time.perf_counter() - start,
-        "results": results,
-    }
-    (out / "results.json").write_text(json.dumps(record, indent=1, default=float))
-    (out / "table.md").write_text(table(results) + "\n")
-    figure(results, out / "cortical.png")
-    print(table(results))
-    print("wrote", out / "results.json", out / "table.md", out / "cortical.png")
+    (out / "rows").mkdir(parents=True, exist_ok=True)
+    if not args.report:
+        for dim in args.dims:
+            for name in args.networks:
+                # one key per (network, d): a row can be rerun alone
+                key = jax.random.fold_in(jax.random.PRNGKey(args.seed), 1000 * order_of(name) + dim)
+                start = time.perf_counter()
+                r = run_network(name, dim, args, key)
+                r["wall_s"]["total"] = time.perf_counter() - start
+                r["protocol"] = {k: v for k, v in vars(args).items() if k not in ("out", "report")}
+                row_path(out, name, dim).write_text(json.dumps(r, indent=1, default=float))
+                n = r["neural"]
+                print(
+                    f"d={dim:3d} {name:12s} decorr {r['decorrelation_ms']:5.1f} ms "
+                    f"acc {r['accept_prob']:.2f} ESS {r['ess']['conservative_ess']:7.0f} "
+                    f"spikes/dim/ESS {r['spikes_per_dim_per_ess']:7.2f} "
+                    f"rate {n['mean_rate_hz']:6.1f} Hz CV {n['isi_cv']:.2f} Fano {n['fano']:.2f} "
+                    f"|r| {n['correlation']['all']:.3f} (within {n['correlation']['within']:.3f}, "
+                    f"across {n['correlation']['across']:.3f}) [{r['wall_s']['total']:.0f} s]",
+                    flush=True,
+                )
+    report(out, args)
+
+
+def order_of(name):
+    return ["poisson", "lif", "hamiltonian", "cortical"].index(name)
 
 
 if __name__ == "__main__":

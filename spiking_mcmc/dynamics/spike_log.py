@@ -12,12 +12,13 @@ the |s| times f_m above, the ON neuron for s > 0 and the OFF neuron for s < 0.
 A :class:`SpikeLog` is a fixed-size buffer (jax needs static shapes): ``capacity`` spikes per
 transition and ``max_per_kick`` crossings per neuron and kick (the shape of ``levels``), and
 the decoded state after each of at most ``max_steps`` integration steps. A recorder first runs
-the transitions without a log (their counts give both bounds exactly), then again with a log
-of that size and the same keys, so nothing is dropped. ``num_spikes`` counts every spike, so a
-log too small for a transition says so. Nothing here runs in the sampler's hot path: a
-transition called without a log (the default) carries none. Times are in integration steps
-from the transition's start (a leapfrog step, or one dt of the LIF network); the recorder
-turns them into milliseconds with the transition's ``biological_time_ms / num_steps``.
+the transitions without a log (their counts give the bounds), then again with a log of that
+size and the same keys; ``dropped`` counts the spikes a log had no room for, so a log too small
+(the second pass's floating-point rounding can differ from the first's) says so. Nothing here
+runs in the sampler's hot path: a transition called without a log (the default) carries none.
+Times are in integration steps from the transition's start (a leapfrog step, or one dt of the
+LIF network); the recorder turns them into milliseconds with the transition's
+``biological_time_ms / num_steps``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class SpikeLog(NamedTuple):
 
     times: jax.Array  # (capacity,) in integration steps from the transition's start
     neurons: jax.Array  # (capacity,) int32; -1 where unused
-    num_spikes: jax.Array  # () int32: spikes fired (those past capacity are not in the buffer)
+    num_spikes: jax.Array  # () int32: spikes fired
+    dropped: jax.Array  # () int32: spikes fired but not in the buffer (no room)
     levels: jax.Array  # (max_per_kick,) 0, 1, ...: which crossings of a kick are logged
     positions: jax.Array  # (max_steps, d) decoded state after each step (step i ends at i + 1)
     num_steps: jax.Array  # () int32: steps logged so far
@@ -45,6 +47,7 @@ def empty(capacity: int, max_per_kick: int, max_steps: int, dim: int, dtype) -> 
     return SpikeLog(
         jnp.zeros((capacity,), dtype),
         jnp.full((capacity,), -1, jnp.int32),
+        jnp.zeros((), jnp.int32),
         jnp.zeros((), jnp.int32),
         jnp.arange(max(int(max_per_kick), 1), dtype=jnp.int32),
         jnp.zeros((max(int(max_steps), 1), dim), dtype),
@@ -57,8 +60,10 @@ def _write(log: SpikeLog, times, neurons, fired) -> SpikeLog:
     fired = fired.reshape(-1)
     slots = log.num_spikes + jnp.cumsum(fired) - 1
     capacity = log.times.shape[0]
-    slots = jnp.where(fired & (slots < capacity), slots, capacity)  # out of range: dropped
+    room = slots < capacity
+    slots = jnp.where(fired & room, slots, capacity)  # out of range: dropped
     return log._replace(
+        dropped=log.dropped + jnp.sum(fired & ~room, dtype=jnp.int32),
         times=log.times.at[slots].set(times.reshape(-1).astype(log.times.dtype), mode="drop"),
         neurons=log.neurons.at[slots].set(neurons.reshape(-1).astype(jnp.int32), mode="drop"),
         num_spikes=log.num_spikes + jnp.sum(fired, dtype=jnp.int32),
@@ -88,7 +93,7 @@ def log_kick(log: SpikeLog, membrane, increment, counts, threshold, start, durat
     neurons = jnp.broadcast_to(neurons, fraction.shape)
     extra = jnp.sum(jnp.maximum(jnp.abs(s).astype(jnp.int32) - log.levels.shape[0], 0))
     log = _write(log, start + duration * fraction, neurons, fired)
-    return log._replace(num_spikes=log.num_spikes + extra)
+    return log._replace(num_spikes=log.num_spikes + extra, dropped=log.dropped + extra)
 
 
 def log_spikes(log: SpikeLog, on, off, time) -> SpikeLog:

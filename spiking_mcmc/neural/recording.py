@@ -20,6 +20,8 @@ comes with them (``trajectory_ms``, ``trajectory_positions``). The first pass's 
 log exactly. For the Poisson network the membrane potential is fixed within a window (set by the
 gradient at the window's start), so uniform times (:func:`spike_times`) are exact draws of the
 spike times given the counts. :meth:`Recording.spikes` gives whichever applies.
+:func:`record_chains` records C chains at once (vectorised), :func:`positions_on_grid` reads
+their decoded states on a time grid.
 
 Memory: spike times take 12 bytes a spike (float64 time + int32 neuron); the functions refuse,
 with a ValueError that says how many spikes the recording would hold, recordings above
@@ -164,23 +166,44 @@ def _scan_logged(
     max_per_kick,
     max_steps,
 ):
-    """:func:`_scan` by ``record_transition``, keeping each window's spike log."""
+    """:func:`_scan` by ``record_transition``: the same outputs and each window's spike log."""
     dim = state.position.shape[-1]
 
     def step(carry, key_t):
         log = spike_logs.empty(capacity, max_per_kick, max_steps, dim, carry.position.dtype)
-        new, _, log = record_transition(key_t, carry, logdensity_and_grad, params, log)
-        return new, (log.times, log.neurons, log.num_spikes, log.positions, log.num_steps)
+        new, info, log = record_transition(key_t, carry, logdensity_and_grad, params, log)
+        out = (
+            info.spike_counts,
+            info.is_accepted,
+            info.accept_prob,
+            new.position,
+            carry.position,
+            info.biological_time_ms,
+            info.num_steps,
+        )
+        logs = (log.times, log.neurons, log.dropped, log.positions, log.num_steps)
+        return new, (out, logs)
 
-    return lax.scan(step, state, jax.random.split(key, num_windows))[1]
+    final, (out, logs) = lax.scan(step, state, jax.random.split(key, num_windows))
+    return final, out, logs
+
+
+def _logged_pass(run, size):
+    """Run ``run(**size)`` (a logged scan), doubling the log's room until nothing is dropped
+    (a second pass can round differently from the first, and so fire a little more)."""
+    while True:
+        final, out, logs = run(**size)
+        dropped = int(np.sum(np.asarray(logs[2])))
+        steps_over = int(np.max(np.asarray(logs[4]), initial=0)) > size["max_steps"]
+        if dropped == 0 and not steps_over:
+            return final, out, logs
+        size = {key: 2 * value for key, value in size.items()}
 
 
 def _logged_times(logs, window_ms, num_steps):
     """Spike times (ms, sorted), neurons, and the decoded state after every step, from the
     windows' logs (times in steps from each window's start)."""
-    times, neurons, num_spikes, positions, logged_steps = (np.asarray(a) for a in logs)
-    if np.any(num_spikes > times.shape[1]) or np.any(logged_steps > positions.shape[1]):
-        raise RuntimeError("a spike log overflowed: the two passes of record() disagree")
+    times, neurons, _, positions, logged_steps = (np.asarray(a) for a in logs)
     starts = np.concatenate([[0.0], np.cumsum(window_ms)[:-1]])
     ms_per_step = np.asarray(window_ms, float) / np.maximum(np.asarray(num_steps), 1)
     valid = neurons >= 0
@@ -196,6 +219,22 @@ def _logged_times(logs, window_ms, num_steps):
         neurons[valid][order].astype(np.int32),
         step_ms,
         positions[used],
+    )
+
+
+def _recording(out, final, logs=None) -> Recording:
+    """A Recording from one chain's scan outputs (and its logs)."""
+    counts, accepted, accept_prob, positions, starts, window_ms, num_steps = (
+        np.asarray(o) for o in out
+    )
+    rec = Recording(counts, accepted, accept_prob, positions, starts, window_ms, final)
+    if logs is None:
+        return rec
+    times, neurons, step_ms, step_positions = _logged_times(logs, window_ms, num_steps)
+    if times.size != int(np.sum(counts)):
+        raise RuntimeError(f"logged {times.size} spikes where the counts say {np.sum(counts)}")
+    return rec._replace(
+        times_ms=times, neurons=neurons, trajectory_ms=step_ms, trajectory_positions=step_positions
     )
 
 
@@ -231,30 +270,26 @@ def record(
     if expected is not None and expected > max_spikes:
         raise _too_many(int(expected), max_spikes, f"recording {num_windows:,} windows")
     final, out = _scan(key, state, params, logdensity_and_grad, transition, int(num_windows))
-    counts, accepted, accept_prob, positions, starts, window_ms, num_steps = (
-        np.asarray(o) for o in out
-    )
+    counts, num_steps = np.asarray(out[0]), np.asarray(out[-1])
     total = int(np.sum(counts))
     if total > max_spikes:
         raise _too_many(total, max_spikes, f"recording {num_windows:,} windows")
-    rec = Recording(counts, accepted, accept_prob, positions, starts, window_ms, final)
     if record_transition is None:
-        return rec
-    logs = _scan_logged(
-        key,
-        state,
-        params,
-        logdensity_and_grad,
-        record_transition,
-        int(num_windows),
-        **log_size(counts, num_steps),
-    )
-    times, neurons, step_ms, step_positions = _logged_times(logs, window_ms, num_steps)
-    if times.size != total:
-        raise RuntimeError(f"logged {times.size} spikes where the counts say {total}")
-    return rec._replace(
-        times_ms=times, neurons=neurons, trajectory_ms=step_ms, trajectory_positions=step_positions
-    )
+        return _recording(out, final)
+
+    def logged(**size):
+        return _scan_logged(
+            key,
+            state,
+            params,
+            logdensity_and_grad,
+            record_transition,
+            int(num_windows),
+            **size,
+        )
+
+    final, out, logs = _logged_pass(logged, log_size(counts, num_steps))
+    return _recording(out, final, logs)
 
 
 def log_size(spike_counts, num_steps) -> dict:
@@ -289,51 +324,39 @@ def record_chains(
         return _scan(key, state, params, logdensity_and_grad, transition, num_windows)
 
     finals, out = jax.vmap(counts_pass)(keys, states)
-    counts, accepted, accept_prob, positions, starts, window_ms, num_steps = (
-        np.asarray(o) for o in out
-    )
+    counts, num_steps = np.asarray(out[0]), np.asarray(out[-1])
     total = int(np.sum(counts))
     if total > max_spikes:
         raise _too_many(total, max_spikes, f"recording {len(keys)} chains")
     logs = None
     if record_transition is not None:
+
+        def logged(**size):
+            def one(key, state):
+                return _scan_logged(
+                    key,
+                    state,
+                    params,
+                    logdensity_and_grad,
+                    record_transition,
+                    num_windows,
+                    **size,
+                )
+
+            return jax.vmap(one)(keys, states)
+
         size = log_size(counts.reshape(-1, *counts.shape[2:]), num_steps)
-
-        def logged_pass(key, state):
-            return _scan_logged(
-                key,
-                state,
-                params,
-                logdensity_and_grad,
-                record_transition,
-                num_windows,
-                **size,
-            )
-
-        logs = [np.asarray(a) for a in jax.vmap(logged_pass)(keys, states)]
-    recordings = []
-    for c in range(counts.shape[0]):
-        rec = Recording(
-            counts[c],
-            accepted[c],
-            accept_prob[c],
-            positions[c],
-            starts[c],
-            window_ms[c],
+        finals, out, logs = _logged_pass(logged, size)
+        logs = [np.asarray(a) for a in logs]
+    out = [np.asarray(o) for o in out]
+    return [
+        _recording(
+            [o[c] for o in out],
             jax.tree.map(lambda a, c=c: a[c], finals),
+            None if logs is None else [a[c] for a in logs],
         )
-        if logs is not None:
-            times, neurons, step_ms, step_positions = _logged_times(
-                [a[c] for a in logs], window_ms[c], num_steps[c]
-            )
-            rec = rec._replace(
-                times_ms=times,
-                neurons=neurons,
-                trajectory_ms=step_ms,
-                trajectory_positions=step_positions,
-            )
-        recordings.append(rec)
-    return recordings
+        for c in range(len(keys))
+    ]
 
 
 def positions_on_grid(recordings, grid_ms: float, duration_ms: float | None = None):
@@ -357,8 +380,9 @@ def record_kernel(kernel, state, num_windows: int, key=None, max_spikes: int = M
     ``state`` is one chain's state after ``MCMC.run`` (``mcmc.last_state``; for several
     chains ``kernel.chain(mcmc.last_state, c)``): its position, the network warmup learned
     (step size, metric, tuning) and the model arguments of the last run.
-    Returns :func:`record`'s Recording; positions are flat in the unconstrained space
-    (``jax.flatten_util.ravel_pytree`` order).
+    Returns :func:`record`'s Recording, with every spike's time when the dynamics logs them
+    (``kernel.dynamics.record_transition``: the integrate-and-fire networks); positions are
+    flat in the unconstrained space (``jax.flatten_util.ravel_pytree`` order).
     """
     from jax.flatten_util import ravel_pytree
 
