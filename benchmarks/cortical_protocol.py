@@ -127,6 +127,7 @@ def network(name, dim, args, metric, chol, mean, logdensity_and_grad, key):
         settings = dynamics.settings(
             population_size=population_size,
             spike_quantum=args.spike_quantum,
+            energy=args.cortical_energy,
             adapt_trajectory_length=False,
         )
         step = args.cortical_step
@@ -231,7 +232,9 @@ def run_network(name, dim, args, key):
     clipped = [_clip(r, span) for r in logged]
     neural = summary.network_summary(clipped, populations, bin_ms=args.bin_ms)
     result = {
-        "network": name,
+        "network": name
+        if name != "cortical" or args.cortical_energy == "conserved"
+        else f"cortical-{args.cortical_energy}",
         "dim": dim,
         "exact": bool(dynamics.exact),
         "settings": {k: v for k, v in settings.to_dict().items() if v is not None},
@@ -451,6 +454,12 @@ def main(argv=None):
     parser.add_argument("--population-size", type=int, default=32)
     parser.add_argument("--spike-quantum", type=float, default=2.5)
     parser.add_argument(
+        "--cortical-energy",
+        default="conserved",
+        choices=["conserved", "membrane"],
+        help="the cortical network's MH energy (membrane: the ablation of the conserved one)",
+    )
+    parser.add_argument(
         "--spike-budget",
         type=int,
         default=4_000_000,
@@ -479,7 +488,7 @@ def main(argv=None):
                 r = run_network(name, dim, args, key)
                 r["wall_s"]["total"] = time.perf_counter() - start
                 r["protocol"] = {k: v for k, v in vars(args).items() if k not in ("out", "report")}
-                row_path(out, name, dim).write_text(json.dumps(r, indent=1, default=float))
+                row_path(out, r["network"], dim).write_text(json.dumps(r, indent=1, default=float))
                 n = r["neural"]
                 print(
                     f"d={dim:3d} {name:12s} decorr {r['decorrelation_ms']:5.1f} ms "

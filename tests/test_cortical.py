@@ -223,7 +223,7 @@ def test_transition_fields_are_consistent():
     value, grad = grad_fn(x)
     state = PositionState(x, value, grad)
     keys = jax.random.split(jax.random.PRNGKey(0), 50)
-    new, info = jax.vmap(lambda k: cortical.transition(k, state, grad_fn, params))(keys)
+    new, info = jax.jit(jax.vmap(lambda k: cortical.transition(k, state, grad_fn, params)))(keys)
     assert cortical.DYNAMICS.info._fields[: len(TransitionInfo._fields)] == TransitionInfo._fields
     assert info.spike_counts.shape == (50, 2, 12)
     np.testing.assert_array_equal(info.spike_counts.sum(axis=(1, 2)), info.num_spikes)
@@ -249,14 +249,14 @@ def test_per_neuron_rate_falls_with_population_size():
             Metric(jnp.ones(4)),
             0.1,
         )
-        xs = jax.random.normal(jax.random.PRNGKey(1), (200, 4))
-        keys = jax.random.split(jax.random.PRNGKey(2), 200)
+        xs = jax.random.normal(jax.random.PRNGKey(1), (100, 4))
+        keys = jax.random.split(jax.random.PRNGKey(2), 100)
 
         def one(k, y, params=params):
             value, grad = grad_fn(y)
             return cortical.transition(k, PositionState(y, value, grad), grad_fn, params)[1]
 
-        info = jax.vmap(one)(keys, xs)
+        info = jax.jit(jax.vmap(one))(keys, xs)
         per_ms = float(info.num_spikes.sum() / info.biological_time_ms.sum())
         rates[size] = 1000.0 * per_ms / (2 * 4 * size)
     assert 0.7 < rates[32] * 32 / (rates[4] * 4) < 1.4  # the population's rate
@@ -335,7 +335,7 @@ def test_registered_and_runs_in_a_kernel():
 
     assert registry.get("cortical") is cortical.DYNAMICS
     kernel = SpikingKernel(tiny_model, dynamics="cortical", population_size=4)
-    mcmc = MCMC(kernel, num_warmup=200, num_samples=200, num_chains=2, progress_bar=False)
+    mcmc = MCMC(kernel, num_warmup=100, num_samples=100, progress_bar=False)
     mcmc.run(jax.random.PRNGKey(0), y=Y)
     fields = mcmc.get_extra_fields()
     assert int(fields["num_spikes"].min()) >= 0

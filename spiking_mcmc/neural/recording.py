@@ -12,12 +12,14 @@ transition) ON/OFF counts (N, 2, P), the accepted flags and the decoded position
 index j for ON_j and P + j for OFF_j.
 
 Spike times. A dynamics with a ``record_transition`` (the Hamiltonian, cortical and LIF
-networks) is run a second time with the same keys, so the same chain, by that variant, which
-logs every spike (:mod:`spiking_mcmc.dynamics.spike_log`): for the integrate-and-fire kicks
-the time where the membrane's linear ramp within the kick meets a threshold, for the LIF
-network the end of the dt step it fired in; the decoded state after every integration step
-comes with them (``trajectory_ms``, ``trajectory_positions``). The first pass's counts size the
-log exactly. For the Poisson network the membrane potential is fixed within a window (set by the
+networks) is run a second time with the same keys by that variant, which logs every spike
+(:mod:`spiking_mcmc.dynamics.spike_log`): for the integrate-and-fire kicks the time where the
+membrane's linear ramp within the kick meets a threshold, for the LIF network the middle of the
+dt step it fired in; the decoded state after every integration step comes with them
+(``trajectory_ms``, ``trajectory_positions``). The first pass's counts size the log; the
+recording is the second pass (the same chain, up to floating-point rounding, which can differ
+between the two compiled programs: a log that drops a spike is doubled and the pass rerun).
+For the Poisson network the membrane potential is fixed within a window (set by the
 gradient at the window's start), so uniform times (:func:`spike_times`) are exact draws of the
 spike times given the counts. :meth:`Recording.spikes` gives whichever applies.
 :func:`record_chains` records C chains at once (vectorised), :func:`positions_on_grid` reads
