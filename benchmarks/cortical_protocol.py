@@ -326,6 +326,21 @@ def table(results):
             f"| {c['all']:.3f} / {c['within']:.3f} / {c['across']:.3f} ({c['floor']:.3f}) "
             f"| {verdict} |"
         )
+    lines += [
+        "",
+        "Mean |count correlation| by bin width: all pairs / within populations / across",
+        "",
+        "| d | network | 10 ms | 50 ms | 100 ms |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        cells = [r["neural"]["correlation"]]
+        cells += [r["neural"].get("correlation_other_bins", {}).get(k) for k in ("50.0", "100.0")]
+        cells = [
+            "-" if c is None else f"{c['all']:.3f} / {c['within']:.3f} / {c['across']:.3f}"
+            for c in cells
+        ]
+        lines.append(f"| {r['dim']} | {r['network']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -188,3 +188,35 @@ def test_correlation_summary_of_independent_and_shared_trains():
 
 def test_spikes_per_dimension_per_effective_sample():
     assert summary.spikes_per_dimension_per_effective_sample(1000, 10, 50) == 2.0
+
+
+def test_network_summary_of_poisson_trains():
+    """Independent 20 Hz Poisson trains in 4 chains: rate 20 Hz, ISI CV 1, Fano 1, |r| at the
+    independent-neuron floor in every bin width."""
+    rng = np.random.default_rng(1)
+    num_neurons, duration = 8, 20_000.0
+    recordings = []
+    for _ in range(4):
+        counts = rng.poisson(20.0 * duration / 1000.0, size=num_neurons)
+        neurons = np.repeat(np.arange(num_neurons), counts)
+        times = rng.uniform(0.0, duration, neurons.size)
+        order = np.argsort(times)
+        windows = 20
+        recordings.append(
+            recording.Recording(
+                np.zeros((windows, 2, num_neurons // 2), int),
+                np.ones(windows, bool),
+                np.ones(windows),
+                np.zeros((windows, 1)),
+                np.zeros((windows, 1)),
+                np.full(windows, duration / windows),
+                None,
+                times_ms=times[order],
+                neurons=neurons[order],
+            )
+        )
+    result = summary.network_summary(recordings, summary.population_labels(4, 2))
+    assert abs(result["mean_rate_hz"] - 20.0) < 0.5
+    assert abs(result["isi_cv"] - 1.0) < 0.05 and abs(result["fano"] - 1.0) < 0.05
+    for correlation in (result["correlation"], *result["correlation_other_bins"].values()):
+        assert correlation["all"] < 2.0 * correlation["floor"]

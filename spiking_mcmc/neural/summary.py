@@ -74,19 +74,25 @@ def spikes_per_dimension_per_effective_sample(num_spikes, dim, ess):
     return float(num_spikes) / (float(dim) * float(ess)) if ess > 0 else float("inf")
 
 
-def network_summary(recordings, populations, bin_ms=10.0, start_ms=0.0) -> dict:
+def network_summary(
+    recordings, populations, bin_ms=10.0, start_ms=0.0, other_bins_ms=(50.0, 100.0)
+) -> dict:
     """Per-neuron rate, ISI CV and count correlations of several chains' recordings.
 
     :param recordings: :class:`~spiking_mcmc.neural.recording.Recording` s of one network
         (one per chain; spike times from :meth:`Recording.spikes`).
     :param populations: population label of each neuron (:func:`population_labels`).
     :param start_ms: ignore what happened before this time in every recording.
+    :param other_bins_ms: also summarise count correlations in these bins (longer bins see
+        more of the shared, slowly varying drive).
     :returns: dict with ``mean_rate_hz``, ``rate_range_hz``, ``isi_cv`` (mean over neurons
         with at least 3 spikes in some chain), ``isi_cv_range``, ``fano`` (mean Fano factor
-        of the binned counts), ``correlation`` (:func:`correlation_summary`), ``num_spikes``.
+        of the binned counts), ``correlation`` (:func:`correlation_summary`),
+        ``correlation_other_bins`` ({bin_ms: summary}), ``num_spikes``.
     """
     num_neurons = len(populations)
-    times_all, neurons_all, trains, binned = [], [], [], []
+    times_all, neurons_all, trains = [], [], []
+    binned = {width: [] for width in (bin_ms, *other_bins_ms)}
     duration = 0.0
     for c, rec in enumerate(recordings):
         times, neurons = rec.spikes(seed=c)
@@ -95,16 +101,17 @@ def network_summary(recordings, populations, bin_ms=10.0, start_ms=0.0) -> dict:
         times_all.append(times[keep])
         neurons_all.append(neurons[keep])
         trains.append(np.full(int(keep.sum()), c))
-        binned.append(
-            binned_counts(times[keep], neurons[keep], num_neurons, bin_ms, span, start_ms)
-        )
+        for width, counts in binned.items():
+            counts.append(
+                binned_counts(times[keep], neurons[keep], num_neurons, width, span, start_ms)
+            )
         duration += span
     times = np.concatenate(times_all)
     neurons = np.concatenate(neurons_all)
     counts_per_neuron = np.bincount(neurons, minlength=num_neurons)
     rates = counts_per_neuron / (duration / 1000.0)
     cv = isi_cv(times, neurons, num_neurons, trains=np.concatenate(trains))
-    counts = np.concatenate(binned)
+    counts = np.concatenate(binned[bin_ms])
     mean = counts.mean(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         fano = np.where(mean > 0, counts.var(axis=0, ddof=1) / mean, np.nan)
@@ -120,5 +127,9 @@ def network_summary(recordings, populations, bin_ms=10.0, start_ms=0.0) -> dict:
         "neurons_with_isi": int(np.isfinite(cv).sum()),
         "fano": float(np.nanmean(fano)) if np.isfinite(fano).any() else float("nan"),
         "correlation": correlation_summary(counts, populations),
+        "correlation_other_bins": {
+            float(width): correlation_summary(np.concatenate(binned[width]), populations)
+            for width in other_bins_ms
+        },
         "bin_ms": float(bin_ms),
     }
