@@ -329,6 +329,27 @@ def test_with_the_wrong_membrane_law_the_check_fails(monkeypatch):
     assert not result.passed, result.table()
 
 
+@pytest.mark.slow
+def test_eight_schools_noncentered_matches_reference():
+    """With warmup (step size, dense metric, trajectory length) on a posteriordb posterior."""
+    from numpyro.infer import MCMC
+
+    posterior = models.load("eight_schools-eight_schools_noncentered")
+    kernel = SpikingKernel(posterior.model, dynamics="cortical", dense_mass=True)
+    mcmc = MCMC(
+        kernel,
+        num_warmup=1000,
+        num_samples=2000,
+        num_chains=4,
+        chain_method="vectorized",
+        progress_bar=False,
+    )
+    mcmc.run(jax.random.PRNGKey(0), *posterior.args, **posterior.kwargs)
+    draws = posterior.stan_draws(mcmc.get_samples(group_by_chain=True))
+    result = models.compare(draws, posterior.reference)
+    assert result.passed, result.table()
+
+
 # -- the user's view --------------------------------------------------------------------------
 def test_registered_and_runs_in_a_kernel():
     from numpyro.infer import MCMC
