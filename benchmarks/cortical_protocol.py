@@ -373,9 +373,12 @@ def figure(results, path):
                 for k in key if isinstance(key, tuple) else (key,):
                     v = v[k]
                 values.append(v)
+            finite = np.isfinite(np.asarray(values, float))
+            if not finite.any():
+                continue
             ax.plot(
-                [r["dim"] for r in rows],
-                values,
+                np.asarray([r["dim"] for r in rows])[finite],
+                np.asarray(values, float)[finite],
                 "o-",
                 color=COLORS.get(name),
                 label=name + ("" if rows[0]["exact"] else " (not exact)"),
@@ -392,6 +395,8 @@ def figure(results, path):
         if goal is not None:
             for g in np.atleast_1d(goal):
                 ax.axhline(g, color="k", ls=":", lw=1)
+        if not ax.has_data():
+            continue
         ax.set_xscale("log", base=2)
         if log:
             ax.set_yscale("log")
