@@ -78,3 +78,23 @@ def agreement(draws: dict, reference: dict) -> dict:
         "max_abs_z": float(max(z, default=0.0)),
         "max_sd_error": float(max(sd_error, default=0.0)),
     }
+
+
+def decorrelation_time(whitened, grid_ms: float) -> float:
+    """First lag (ms) at which the mean autocorrelation of whitened draws falls below 1/e.
+
+    rho(tau) = mean_{t, c, i} z_{t+tau, c, i} z_{t, c, i} / mean z^2, z = L^-1 (x - mu) with the
+    true mean and covariance, on a time grid of ``grid_ms`` ((T, C, d): time, chain,
+    coordinate); linear interpolation between grid points; NaN if it never does.
+    """
+    z = np.asarray(whitened, dtype=float)
+    steps = z.shape[0]
+    power = np.mean(z * z)
+    threshold = np.exp(-1.0)
+    previous = 1.0
+    for lag in range(1, steps // 2):
+        current = float(np.mean(z[lag:] * z[:-lag]) / power)
+        if current < threshold:
+            return float(grid_ms * (lag - 1 + (previous - threshold) / (previous - current)))
+        previous = current
+    return float("nan")

@@ -84,6 +84,10 @@ class Dynamics:
     exact: whether a Metropolis step makes the chain exact.
     tuner: optional warmup of the dynamics' own parameters.
     network: optional params -> :class:`~spiking_mcmc.network.Network` (decoders and rates).
+    record_transition: optional ``(key, state, logdensity_and_grad, params, spike_log,
+        shared_key) -> (state, info, spike_log)``, the same transition (same draws) filling a
+        :class:`~spiking_mcmc.dynamics.spike_log.SpikeLog` with every spike's time; used only
+        by :mod:`spiking_mcmc.neural.recording`, so the sampler's transition logs nothing.
     """
 
     name: str
@@ -95,6 +99,7 @@ class Dynamics:
     exact: bool = True
     tuner: Tuner | None = None
     network: Callable[[Any], Any] | None = None
+    record_transition: Callable | None = None
 
 
 class InexactChainWarning(UserWarning):

@@ -53,6 +53,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from spiking_mcmc import network as net
+from spiking_mcmc.dynamics import spike_log as spike_logs
 from spiking_mcmc.dynamics import trajectory
 from spiking_mcmc.dynamics.base import (
     Dynamics,
@@ -135,10 +136,12 @@ class Trajectory(NamedTuple):
     on_spikes: jax.Array  # (d,) ON spikes so far
     off_spikes: jax.Array  # (d,) OFF spikes so far
     displacement: jax.Array  # (d,) whitened displacement L^-1 (x - x_start) so far
+    spike_log: spike_logs.SpikeLog | None = None  # spike times, when recording (else nothing)
 
 
-def start_trajectory(state: PositionState, momentum, membrane) -> Trajectory:
-    """A trajectory at ``state`` with momentum p, membranes v and no spikes yet."""
+def start_trajectory(state: PositionState, momentum, membrane, spike_log=None) -> Trajectory:
+    """A trajectory at ``state`` with momentum p, membranes v and no spikes yet (and a
+    :class:`~spiking_mcmc.dynamics.spike_log.SpikeLog` to fill, when recording)."""
     zeros = jnp.zeros(state.position.shape, jnp.int32)
     return Trajectory(
         state.position,
@@ -149,6 +152,7 @@ def start_trajectory(state: PositionState, momentum, membrane) -> Trajectory:
         zeros,
         zeros,
         jnp.zeros_like(state.position),
+        spike_log,
     )
 
 
@@ -181,25 +185,35 @@ def _count(s):
 def leapfrog_step(
     traj: Trajectory, logdensity_and_grad, metric: Metric, step, quantum, flipped=False
 ):
-    """One step: half kick, drift x <- x + eps L p, half kick (two rounds of spikes)."""
+    """One step: half kick, drift x <- x + eps L p, half kick (two rounds of spikes).
+
+    With a spike log, each crossing is logged at its time within its half step (the first half
+    kick occupies the first half of the step, the second the second half)."""
     half = 0.5 * step
     force = metric.whiten_gradient(traj.grad_log_density)
     p, v, s1 = half_kick(traj.momentum, traj.membrane, force, half, quantum, flipped)
     x = traj.position + step * metric.colour(p)
     log_density, grad = logdensity_and_grad(x)
-    force = metric.whiten_gradient(grad)
-    p2, v, s2 = half_kick(p, v, force, half, quantum, flipped)
+    force2 = metric.whiten_gradient(grad)
+    p2, v2, s2 = half_kick(p, v, force2, half, quantum, flipped)
     on1, off1 = _count(s1)
     on2, off2 = _count(s2)
+    log = traj.spike_log
+    if log is not None:
+        t = log.num_steps.astype(x.dtype)
+        log = spike_logs.log_kick(log, traj.membrane, half * force, s1, quantum, t, 0.5)
+        log = spike_logs.log_kick(log, v, half * force2, s2, quantum, t + 0.5, 0.5)
+        log = spike_logs.log_step(log, x)
     return Trajectory(
         x,
         p2,
-        v,
+        v2,
         log_density,
         grad,
         traj.on_spikes + on1 + on2,
         traj.off_spikes + off1 + off2,
         traj.displacement + step * p,
+        log,
     )
 
 
@@ -242,6 +256,24 @@ def transition(
     key, state: PositionState, logdensity_and_grad, params: HamiltonianParams, shared_key=None
 ):
     """Refresh (p, v), run n leapfrog steps of integrate-and-fire kicks, accept by MH."""
+    new, info, _ = _transition(key, state, logdensity_and_grad, params, shared_key, None)
+    return new, info
+
+
+def record_transition(
+    key,
+    state: PositionState,
+    logdensity_and_grad,
+    params: HamiltonianParams,
+    spike_log,
+    shared_key=None,
+):
+    """:func:`transition` that also fills ``spike_log`` with the time of every threshold
+    crossing (the same draws: the chain does not depend on the log)."""
+    return _transition(key, state, logdensity_and_grad, params, shared_key, spike_log)
+
+
+def _transition(key, state, logdensity_and_grad, params, shared_key, spike_log):
     key_step, key_time = draw_keys(key, shared_key, 2)
     key_v, key_p, key_accept = jax.random.split(jax.random.fold_in(key, 1), 3)
     dtype = state.position.dtype
@@ -261,7 +293,7 @@ def transition(
     xi = jax.random.normal(key_p, (dim,), dtype=dtype)
     momentum = xi - params.membrane_weight * membrane
     metric = jax.tree.map(lambda a: jnp.asarray(a, dtype), params.metric)
-    start = start_trajectory(state, momentum, membrane)
+    start = start_trajectory(state, momentum, membrane, spike_log)
     end = integrate(start, logdensity_and_grad, metric, step, quantum, num_steps)
     w = params.membrane_weight
     delta = energy(end.log_density, end.momentum, end.membrane, w) - energy(
@@ -275,7 +307,11 @@ def transition(
     else:
         time = num_steps.astype(dtype) * step
         chees = trajectory.chees_gradient(
-            metric.whiten(state.position - params.center), end, accept_prob, time
+            metric.whiten(state.position - params.center),
+            end.displacement,
+            end.momentum + end.membrane,
+            accept_prob,
+            time,
         )
         chees = jnp.where(finite & jnp.isfinite(chees), chees, 0.0)
     info = HamiltonianInfo(
@@ -290,7 +326,7 @@ def transition(
         proposal_moved=jnp.any(end.position != state.position),
         chees_gradient=chees,
     )
-    return select_state(accept, proposal, state), info
+    return select_state(accept, proposal, state), info, end.spike_log
 
 
 def network(params: HamiltonianParams) -> net.Network:
@@ -310,4 +346,5 @@ DYNAMICS = Dynamics(
     target_accept_prob=0.8,
     tuner=trajectory.TUNER,
     network=network,
+    record_transition=record_transition,
 )

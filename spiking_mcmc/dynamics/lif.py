@@ -66,6 +66,7 @@ import numpy as np
 from jax import lax
 
 from spiking_mcmc import network as net
+from spiking_mcmc.dynamics import spike_log as spike_logs
 from spiking_mcmc.dynamics.base import (  # noqa: F401 - InexactChainWarning: re-exported
     Dynamics,
     InexactChainWarning,
@@ -178,10 +179,24 @@ class _Carry(NamedTuple):
     on: jax.Array  # spike counts this window
     off: jax.Array
     grad_evals: jax.Array
+    spike_log: spike_logs.SpikeLog | None = None  # spike times, when recording
 
 
 def transition(key, state: PositionState, logdensity_and_grad, params: LIFParams, shared_key=None):
     """One window of window_ms: membranes drawn afresh, then Euler steps of dt_ms."""
+    new, info, _ = _transition(key, state, logdensity_and_grad, params, None)
+    return new, info
+
+
+def record_transition(
+    key, state: PositionState, logdensity_and_grad, params: LIFParams, spike_log, shared_key=None
+):
+    """:func:`transition` that also logs every spike, at the middle of the dt step it fired in
+    (an Euler step resolves no finer)."""
+    return _transition(key, state, logdensity_and_grad, params, spike_log)
+
+
+def _transition(key, state, logdensity_and_grad, params: LIFParams, spike_log):
     dtype = state.position.dtype
     dim = state.position.shape[-1]
     metric = jax.tree.map(lambda a: jnp.asarray(a, dtype), params.metric)
@@ -213,6 +228,7 @@ def transition(key, state: PositionState, logdensity_and_grad, params: LIFParams
         zeros_i,
         zeros_i,
         jnp.zeros((), jnp.int32),
+        spike_log,
     )
 
     def _fire(v, ready_on, ready_off):
@@ -262,6 +278,10 @@ def transition(key, state: PositionState, logdensity_and_grad, params: LIFParams
         log_density, grad = lax.cond(moved, recompute, lambda _: (c.log_density, c.grad), position)
         refractory_on = jnp.where(on, params.refractory_ms, c.refractory_on - dt)
         refractory_off = jnp.where(off, params.refractory_ms, c.refractory_off - dt)
+        log = c.spike_log
+        if log is not None:
+            log = spike_logs.log_spikes(log, on, off, i.astype(dtype) + 0.5)
+            log = spike_logs.log_step(log, position)
         return _Carry(
             position,
             log_density,
@@ -272,6 +292,7 @@ def transition(key, state: PositionState, logdensity_and_grad, params: LIFParams
             c.on + on.astype(jnp.int32),
             c.off + off.astype(jnp.int32),
             c.grad_evals + moved.astype(jnp.int32),
+            log,
         )
 
     end = lax.fori_loop(0, num_steps, step, carry)
@@ -289,7 +310,7 @@ def transition(key, state: PositionState, logdensity_and_grad, params: LIFParams
         proposal_moved=jnp.any(end.position != state.position),
         is_exact=jnp.zeros((), bool),
     )
-    return new_state, info
+    return new_state, info, end.spike_log
 
 
 def network(params: LIFParams) -> net.Network:
@@ -308,4 +329,5 @@ DYNAMICS = Dynamics(
     target_accept_prob=0.8,  # unused: there is no acceptance rate to tune toward
     exact=False,
     network=network,
+    record_transition=record_transition,
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from spiking_mcmc.dynamics import hamiltonian, lif, poisson
+from spiking_mcmc.dynamics import cortical, hamiltonian, lif, poisson
 from spiking_mcmc.dynamics.base import Dynamics, TransitionInfo, Tuner
 from spiking_mcmc.settings import Settings
 
@@ -46,8 +46,10 @@ def check(dynamics: Dynamics) -> None:
         raise ValueError(f"dynamics {name!r}: target_accept_prob must lie in (0, 1)")
     if dynamics.tuner is not None and not isinstance(dynamics.tuner, Tuner):
         raise TypeError(f"dynamics {name!r}: tuner must be a Tuner or None")
-    if dynamics.network is not None and not callable(dynamics.network):
-        raise TypeError(f"dynamics {name!r}: network must be callable or None")
+    for field in ("network", "record_transition"):
+        value = getattr(dynamics, field)
+        if value is not None and not callable(value):
+            raise TypeError(f"dynamics {name!r}: {field} must be callable or None")
 
 
 def register(dynamics: Dynamics) -> Dynamics:
@@ -72,5 +74,5 @@ def get(name: str) -> Dynamics:
     return _REGISTRY[name]
 
 
-for _module in (hamiltonian, poisson, lif):
+for _module in (hamiltonian, poisson, lif, cortical):
     register(_module.DYNAMICS)

@@ -33,12 +33,13 @@ AVERAGE_WINDOW = 20  # the final T is a moving average of log T over ~ this many
 MIN_TRAJECTORY, MAX_TRAJECTORY = 0.05, 1000.0
 
 
-def chees_gradient(start, end, accept_prob, time):
-    """One transition's estimate of T dChEES/dT; ``start`` = L^-1 (x - c), ``end`` the
-    integrator's final state (its whitened displacement and momentum p + v)."""
-    final = start + end.displacement
+def chees_gradient(start, displacement, momentum, accept_prob, time):
+    """One transition's estimate of T dChEES/dT; ``start`` = L^-1 (x - c), ``displacement``
+    the trajectory's whitened displacement and ``momentum`` its final true momentum w'
+    (p + v for the integrate-and-fire network)."""
+    final = start + displacement
     growth = jnp.sum(final * final) - jnp.sum(start * start)
-    return accept_prob * time * growth * jnp.sum(final * (end.momentum + end.membrane))
+    return accept_prob * time * growth * jnp.sum(final * momentum)
 
 
 class TrajectoryTuning(NamedTuple):

@@ -3,6 +3,8 @@ predict them from the synapses.
 
     recording   run a network window by window and keep its spikes (counts, times)
     statistics  rates, ISI CV, Fano factors, count covariances, the linear-response prediction
+    summary     a network as a cortical circuit: rate, ISI CV, pairwise correlations within
+                and across populations, spikes per dimension per effective sample
     plots       raster, histograms, correlation scatter, trajectories (needs matplotlib:
                 ``pip install spiking-mcmc[plots]``; imported only when asked for)
 
@@ -10,9 +12,10 @@ The statistics are importable from here: ``from spiking_mcmc import neural;
 neural.firing_rates_hz(...)``.
 """
 
-from spiking_mcmc.neural import recording
+from spiking_mcmc.neural import recording, summary
 from spiking_mcmc.neural.statistics import (
     acceptance_factors,
+    binned_counts,
     count_correlation,
     count_covariance,
     count_matrix,
@@ -33,6 +36,7 @@ from spiking_mcmc.neural.statistics import (
 
 __all__ = [
     "acceptance_factors",
+    "binned_counts",
     "count_correlation",
     "count_covariance",
     "count_matrix",
@@ -50,4 +54,5 @@ __all__ = [
     "predicted_mean_counts",
     "rates_from_times_hz",
     "recording",
+    "summary",
 ]

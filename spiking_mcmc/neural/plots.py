@@ -15,25 +15,32 @@ ON_COLOR = "#c0392b"
 OFF_COLOR = "#2471a3"
 
 
-def raster(recording, times_ms=None, neurons=None, t_max_ms=None, dims=None, seed=0):
+def raster(recording, times_ms=None, neurons=None, t_max_ms=None, dims=None, seed=0, pairs=None):
     """Spike raster of the ON and OFF neurons with the decoded state beneath it.
 
-    :param recording: a :class:`spiking_mcmc.recording.Recording`.
-    :param times_ms, neurons: spike times and neuron indices (default: drawn from the counts
-        by :func:`spiking_mcmc.recording.spike_times` with ``seed``).
+    :param recording: a :class:`spiking_mcmc.neural.recording.Recording`.
+    :param times_ms, neurons: spike times and neuron indices (default: the recording's own,
+        :meth:`~spiking_mcmc.neural.recording.Recording.spikes`: logged crossing times for the
+        integrate-and-fire networks, uniform within windows for the Poisson network).
     :param t_max_ms: show the first ``t_max_ms`` milliseconds (default: all).
     :param dims: which coordinates of the decoded state to plot (default: up to 4).
-    """
-    from spiking_mcmc.neural.recording import spike_times
+    :param pairs: show only the first ``pairs`` ON/OFF pairs (default: all).
 
+    The decoded state is the network's readout: with a logged trajectory (integrate-and-fire
+    networks) it moves at every step and, where a transition is rejected, returns to where the
+    transition started; otherwise it jumps at the end of each accepted window.
+    """
     if times_ms is None:
-        times_ms, neurons = spike_times(recording.spike_counts, recording.window_ms, seed=seed)
+        times_ms, neurons = recording.spikes(seed=seed)
     times_ms, neurons = np.asarray(times_ms), np.asarray(neurons)
     num_pairs = recording.num_pairs
+    shown_pairs = num_pairs if pairs is None else min(int(pairs), num_pairs)
+    pair = np.where(neurons < num_pairs, neurons, neurons - num_pairs)
     ends = recording.window_starts_ms + recording.window_ms
     t_max = float(ends[-1]) if t_max_ms is None else float(t_max_ms)
-    shown = times_ms <= t_max
-    times_ms, neurons = times_ms[shown], neurons[shown]
+    shown = (times_ms <= t_max) & (pair < shown_pairs)
+    rate = np.sum(times_ms <= t_max) / (t_max / 1000.0) / (2 * num_pairs)
+    times_ms, neurons, pair = times_ms[shown], neurons[shown], pair[shown]
     dim = recording.positions.shape[1]
     dims = list(range(min(dim, 4))) if dims is None else list(dims)
 
@@ -41,57 +48,72 @@ def raster(recording, times_ms=None, neurons=None, t_max_ms=None, dims=None, see
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     on = neurons < num_pairs
     # pair j's ON neuron above its OFF neuron, pairs stacked from the top
-    row = np.where(on, 2 * neurons, 2 * (neurons - num_pairs) + 1)
-    marker = dict(marker="|", s=60 if 2 * num_pairs <= 40 else 20, linewidths=1.2)
+    row = np.where(on, 2 * pair, 2 * pair + 1)
+    marker = dict(marker="|", s=60 if 2 * shown_pairs <= 40 else 20, linewidths=1.2)
     top.scatter(times_ms[on], row[on], color=ON_COLOR, label="ON", **marker)
     top.scatter(times_ms[~on], row[~on], color=OFF_COLOR, label="OFF", **marker)
-    top.set_ylim(2 * num_pairs - 0.5, -0.5)
-    if num_pairs <= 12:
-        top.set_yticks(2 * np.arange(num_pairs) + 0.5, [f"pair {j}" for j in range(num_pairs)])
+    top.set_ylim(2 * shown_pairs - 0.5, -0.5)
+    if shown_pairs <= 12:
+        top.set_yticks(2 * np.arange(shown_pairs) + 0.5, [f"pair {j}" for j in range(shown_pairs)])
     else:
         top.set_ylabel("neuron (ON, OFF of each pair)")
-    for start in recording.window_starts_ms[recording.window_starts_ms <= t_max][1:]:
-        top.axvline(start, color="0.88", lw=0.5, zorder=0)
     starts = recording.window_starts_ms
+    if np.sum(starts <= t_max) <= 200:
+        for start in starts[starts <= t_max][1:]:
+            top.axvline(start, color="0.88", lw=0.5, zorder=0)
     for i in np.flatnonzero(~recording.is_accepted & (starts < t_max)):
         top.axvspan(starts[i], starts[i] + recording.window_ms[i], color="0.94", lw=0, zorder=0)
-    rate = times_ms.size / (t_max / 1000.0) / (2 * num_pairs)
+    which = "" if shown_pairs == num_pairs else f" ({2 * shown_pairs} shown)"
     top.set_title(
-        f"{2 * num_pairs} neurons, {times_ms.size} spikes in {t_max:.0f} ms "
-        f"(mean {rate:.1f} Hz); window {np.mean(recording.window_ms):g} ms"
+        f"{2 * num_pairs} neurons{which}, mean {rate:.1f} Hz over {t_max:.0f} ms; "
+        f"{'transition' if recording.trajectory_ms is not None else 'window'} "
+        f"{np.mean(recording.window_ms):.3g} ms on average",
+        pad=12,
     )
     top.legend(loc="upper right", fontsize=8, markerscale=0.8, framealpha=0.9)
     top.text(
         0.0,
         1.0,
-        "grey: rejected windows",
+        "grey: rejected " + ("transitions" if recording.trajectory_ms is not None else "windows"),
         transform=top.transAxes,
         fontsize=7,
         va="bottom",
         color="0.4",
     )
 
-    # the decoded state is piecewise constant: it jumps at the end of each accepted window
-    keep = ends <= t_max + 1e-9
-    step_t = np.concatenate([[0.0], ends[keep]])
+    path_t, path_x = decoded_path(recording, t_max)
     for i in dims:
-        step_x = np.concatenate([[recording.start_positions[0, i]], recording.positions[keep, i]])
-        bottom.step(step_t, step_x, where="post", lw=1.2, label=f"x[{i}]")
-    rejected = ends[keep][~recording.is_accepted[keep]]
-    if rejected.size:
-        bottom.plot(
-            rejected,
-            np.full(rejected.size, bottom.get_ylim()[0]),
-            "x",
-            color="0.4",
-            ms=4,
-            label="rejected window",
-        )
+        bottom.plot(path_t, path_x[:, i], lw=1.2, label=f"x[{i}]")
     bottom.set_xlabel("time (ms)")
     bottom.set_ylabel("decoded state")
-    bottom.legend(loc="upper right", fontsize=8, ncol=min(len(dims) + 1, 5))
+    bottom.legend(loc="upper right", fontsize=8, ncol=min(len(dims), 5))
     bottom.set_xlim(0.0, t_max)
     return fig
+
+
+def decoded_path(recording, t_max_ms):
+    """(times, positions) of the decoded state up to ``t_max_ms``: the logged trajectory of
+    every transition, back to its start where it was rejected; or, without a logged
+    trajectory, a step function that jumps at the end of each accepted window."""
+    starts = recording.window_starts_ms
+    ends = starts + recording.window_ms
+    if recording.trajectory_ms is None:
+        keep = ends <= t_max_ms + 1e-9
+        t = np.repeat(np.concatenate([[0.0], ends[keep]]), 2)[1:]
+        x = np.repeat(
+            np.concatenate([recording.start_positions[:1], recording.positions[keep]]), 2, axis=0
+        )[:-1]
+        return t, x
+    window_of_step = np.searchsorted(ends, recording.trajectory_ms - 1e-9, side="left")
+    times, points = [], []
+    for i in range(int(np.searchsorted(starts, t_max_ms, side="right"))):
+        steps = window_of_step == i
+        times.extend([starts[i], *recording.trajectory_ms[steps]])
+        points.extend([recording.start_positions[i], *recording.trajectory_positions[steps]])
+        if not recording.is_accepted[i]:
+            times.append(ends[i])
+            points.append(recording.start_positions[i])
+    return np.asarray(times), np.asarray(points)
 
 
 def rate_and_isi_histograms(rates_hz, cv, fano=None, num_pairs=None, bins=20):

@@ -82,25 +82,46 @@ def rates_from_times_hz(times_ms, neurons, num_neurons, duration_ms):
     return counts / (float(duration_ms) / 1000.0)
 
 
-def isi_cv(times_ms, neurons, num_neurons, min_spikes=3):
+def isi_cv(times_ms, neurons, num_neurons, min_spikes=3, trains=None):
     """Coefficient of variation of each neuron's inter-spike intervals.
 
     ISI_k = t_{k+1} - t_k;  CV = sd(ISI) / mean(ISI)  (1 for Poisson, 0 for a clock);
-    NaN for neurons with fewer than ``min_spikes`` spikes.
+    NaN for neurons with fewer than ``min_spikes`` spikes (or ``min_spikes - 1`` intervals).
+    ``trains``: optional label of each spike's recording (e.g. its chain); intervals are taken
+    within a recording only and pooled over recordings.
     """
     times = np.asarray(times_ms, dtype=float)
     neurons = np.asarray(neurons)
-    order = np.lexsort((times, neurons))
-    times, neurons = times[order], neurons[order]
+    trains = np.zeros(neurons.shape, int) if trains is None else np.asarray(trains)
+    order = np.lexsort((times, trains, neurons))
+    times, neurons, trains = times[order], neurons[order], trains[order]
+    same = (neurons[1:] == neurons[:-1]) & (trains[1:] == trains[:-1])
+    intervals = np.diff(times)[same]
+    owner = neurons[1:][same]
     cv = np.full(num_neurons, np.nan)
-    bounds = np.searchsorted(neurons, np.arange(num_neurons + 1))
+    bounds = np.searchsorted(owner, np.arange(num_neurons + 1))
     for i in range(num_neurons):
-        t = times[bounds[i] : bounds[i + 1]]
-        if t.size >= max(min_spikes, 3):
-            isi = np.diff(t)
+        isi = intervals[bounds[i] : bounds[i + 1]]
+        if isi.size >= max(min_spikes, 3) - 1:
             mean = isi.mean()
             cv[i] = isi.std(ddof=1) / mean if mean > 0 else np.nan
     return cv
+
+
+def binned_counts(times_ms, neurons, num_neurons, bin_ms, duration_ms, start_ms=0.0):
+    """Spike counts of each neuron in consecutive bins of ``bin_ms`` from ``start_ms``.
+
+    n_{b,i} = #{spikes of i in [start + b T, start + (b + 1) T)},  b < duration // T;
+    returns (B, num_neurons) (spikes past the last whole bin are dropped).
+    """
+    num_bins = int(np.floor(float(duration_ms) / float(bin_ms) + 1e-9))
+    times = np.asarray(times_ms, dtype=float) - float(start_ms)
+    neurons = np.asarray(neurons)
+    index = np.floor(times / float(bin_ms)).astype(np.int64)
+    keep = (index >= 0) & (index < num_bins)
+    counts = np.zeros((num_bins, num_neurons), np.int64)
+    np.add.at(counts, (index[keep], neurons[keep]), 1)
+    return counts
 
 
 def fano_factors(spike_counts, bin_windows=1):
