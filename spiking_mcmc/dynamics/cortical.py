@@ -358,6 +358,7 @@ def _transition(key, state, logdensity_and_grad, params: CorticalParams, shared_
         num_steps=num_steps,
         biological_time_ms=num_steps.astype(dtype) * params.step_ms,
         spike_counts=jnp.stack([end.on_spikes.reshape(-1), end.off_spikes.reshape(-1)]),
+        proposal_moved=jnp.any(end.position != state.position),
         chees_gradient=chees,
     )
     return select_state(accept, proposal, state), info, end.spike_log
