@@ -150,3 +150,11 @@ def kernel_log_density(kernel, model_args=None, model_kwargs=None):
     kwargs = stored_kwargs if model_kwargs is None else model_kwargs
     potential_fn = kernel.get_potential_fn(args, kwargs)
     return log_density_and_grad(potential_fn, kernel._unravel, kernel._forward_mode)
+
+
+def split_keys(rng_key, batch: bool):
+    """(chain keys (C,), the model's init key(s), the sampler's keys (C,)) from MCMC's key:
+    one key (a single chain) or C stacked keys (vectorised chains)."""
+    split = jax.vmap(lambda k: jax.random.split(k, 3))(rng_key if batch else rng_key[None])
+    keys, key_init, key_sampler = jnp.swapaxes(split, 0, 1)
+    return keys, key_init if batch else key_init[0], key_sampler

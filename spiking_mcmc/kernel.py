@@ -151,13 +151,8 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
     def refresh(self, state: SpikingState, model_args, model_kwargs) -> SpikingState:
         """The potential energy and its gradient at the state's position for new arguments
         (what Gibbs wrappers call when the sites a block is conditioned on have moved)."""
-        value_and_grad = initialization.value_and_grad(
-            self.get_potential_fn(model_args, model_kwargs), self._forward_mode
-        )
-        if states.is_batch(state):
-            value_and_grad = jax.vmap(value_and_grad)
-        potential_energy, z_grad = value_and_grad(state.z)
-        return state._replace(potential_energy=potential_energy, z_grad=z_grad)
+        potential_fn = self.get_potential_fn(model_args, model_kwargs)
+        return states.refresh(state, potential_fn, self._forward_mode)
 
     def wrap_model(self, wrapper) -> SpikingKernel:
         """A copy bound to ``wrapper(model)``; it rebuilds its closures at its next ``init``."""
@@ -173,9 +168,7 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         if not isinstance(num_warmup, int) or num_warmup < 0:
             raise ValueError(f"num_warmup must be a non-negative integer, got {num_warmup!r}")
         batch = not is_prng_key(rng_key)
-        split = jax.vmap(lambda k: jax.random.split(k, 3))(rng_key if batch else rng_key[None])
-        keys, key_init, key_sampler = jnp.swapaxes(split, 0, 1)
-        key_init = key_init if batch else key_init[0]
+        keys, key_init, key_sampler = initialization.split_keys(rng_key, batch)
         density = initialization.initialize(self, key_init, init_params, model_args, model_kwargs)
         self._potential_fn_gen, self._postprocess_fn = density[1:3]
         if not validation.is_traced((model_args, model_kwargs)):

@@ -152,3 +152,15 @@ def chain(state: SpikingState, index: int = 0) -> SpikingState:
     pick = jax.tree.map(lambda x: x[index], state._replace(adapt_state=None))
     warmup = state.adapt_state if shared else jax.tree.map(lambda x: x[index], state.adapt_state)
     return pick._replace(adapt_state=warmup)
+
+
+def refresh(state: SpikingState, potential_fn, forward_mode: bool = False) -> SpikingState:
+    """The potential energy and its gradient at the state's position under ``potential_fn``
+    (one chain or a batch)."""
+    from spiking_mcmc.initialization import value_and_grad
+
+    evaluate = value_and_grad(potential_fn, forward_mode)
+    if is_batch(state):
+        evaluate = jax.vmap(evaluate)
+    potential_energy, z_grad = evaluate(state.z)
+    return state._replace(potential_energy=potential_energy, z_grad=z_grad)
