@@ -29,7 +29,7 @@ from spiking_mcmc.dynamics import registry
 from spiking_mcmc.dynamics.base import STILL
 from spiking_mcmc.network import NetworkAccess
 from spiking_mcmc.state import FIELDS, SpikingState
-from spiking_mcmc.warmup import WarmupOptions, initial_metric
+from spiking_mcmc.warmup import ESTIMATORS, WarmupOptions, initial_metric
 
 __all__ = ["SpikingKernel", "SpikingState"]
 
@@ -54,6 +54,7 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
     :param init_strategy: NumPyro initialisation strategy (default ``init_to_uniform``).
     :param forward_mode_differentiation: forward-mode gradients (``lax.while_loop`` models).
     :param regularize_mass_matrix: shrink the learned covariance toward 1e-3 I (Stan's).
+    :param metric_estimator: ``"fisher"`` (positions and gradients), ``"positions"``, ``"halfway"``.
     :param adaptation: ``"per_chain"`` (as NUTS) or ``"cross_chain"`` (one network learned
         from all vectorised chains).
     :param chain_batch_size: advance vectorised chains this many at a time (less memory).
@@ -76,6 +77,7 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         init_strategy=init_to_uniform,
         forward_mode_differentiation: bool = False,
         regularize_mass_matrix: bool = True,
+        metric_estimator: str = "fisher",
         adaptation: str = "per_chain",
         chain_batch_size: int | None = None,
         chain_devices=None,
@@ -91,6 +93,7 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         validation.check_kernel_options(
             step_size, target_accept_prob, dense_mass, adaptation, chain_batch_size, chain_devices
         )
+        validation.check_choice("metric_estimator", metric_estimator, ESTIMATORS)
         if not spec.exact:
             validation.warn_inexact(dynamics)
         self._model, self._potential_fn = model, potential_fn
@@ -104,6 +107,7 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
             find_heuristic_step_size=find_heuristic_step_size,
             regularize=regularize_mass_matrix,
             pooled=adaptation == "cross_chain",
+            estimator=metric_estimator,
         )
         self._chain_batch_size = chain_batch_size
         self._chain_devices = None if chain_devices is None else list(chain_devices)

@@ -12,6 +12,7 @@ import pytest
 from numpyro.infer import MCMC
 
 from spiking_mcmc import SpikingKernel
+from spiking_mcmc import metric as metrics
 from spiking_mcmc.warmup import fisher, schedule, step_size, welford
 
 
@@ -52,6 +53,22 @@ def test_fisher_metric_learns_a_gaussian_from_few_draws():
         np.testing.assert_allclose(whitened_spread(fisher_cov, cov), 1.0, rtol=0.02)
         spread = whitened_spread(positions_cov, cov)
         assert spread.max() / spread.min() > 3.0
+
+
+def test_halfway_metric_is_the_geometric_mean_of_fisher_and_positions():
+    """Sigma_F # Sigma_x: for a Gaussian both agree and so does their mean; where they differ
+    by a factor c the mean is off from each by sqrt(c) (dense and diagonal alike)."""
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(3)
+        m = rng.normal(size=(4, 4))
+        covariance = m @ m.T + np.eye(4)
+        fisher_metric = metrics.from_covariance(jnp.asarray(covariance))
+        both = fisher.halfway(fisher_metric, jnp.asarray(covariance)).covariance()
+        np.testing.assert_allclose(both, covariance, rtol=1e-8)
+        apart = fisher.halfway(fisher_metric, jnp.asarray(4.0 * covariance)).covariance()
+        np.testing.assert_allclose(apart, 2.0 * covariance, rtol=1e-8)
+        diagonal = fisher.halfway(metrics.Metric(jnp.ones(3)), jnp.full(3, 9.0))
+        np.testing.assert_allclose(diagonal.scale**2, 3.0, rtol=1e-8)
 
 
 def test_fisher_diagonal_is_the_variance_ratio():

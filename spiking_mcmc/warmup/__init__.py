@@ -2,6 +2,7 @@
 tuner, over a batch of chains; see :mod:`spiking_mcmc.warmup.adapter`."""
 
 from spiking_mcmc.warmup.adapter import (
+    ESTIMATORS,
     WarmupOptions,
     WarmupState,
     build,
@@ -9,4 +10,4 @@ from spiking_mcmc.warmup.adapter import (
     restart,
 )
 
-__all__ = ["WarmupOptions", "WarmupState", "build", "initial_metric", "restart"]
+__all__ = ["ESTIMATORS", "WarmupOptions", "WarmupState", "build", "initial_metric", "restart"]

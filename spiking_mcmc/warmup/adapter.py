@@ -37,7 +37,7 @@ from spiking_mcmc.warmup import fisher, low_rank, welford
 from spiking_mcmc.warmup import schedule as schedules
 from spiking_mcmc.warmup import step_size as step_sizes
 
-ESTIMATORS = ("fisher", "positions")
+ESTIMATORS = ("fisher", "positions", "halfway")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +53,7 @@ class WarmupOptions:
     regularize: bool = True
     pooled: bool = False  # cross-chain: one state for every chain
     layout: MassLayout | None = None  # blocks of sites (dense_mass as a list); None: one block
-    estimator: str = "fisher"  # the metric from positions and gradients, or "positions" only
+    estimator: str = "fisher"  # from positions and gradients; "positions"; "halfway" (between)
     low_rank: bool = False  # a diagonal metric with a low-rank correction (low_rank.py)
 
     def covariance_mask(self):
@@ -190,10 +190,14 @@ def build(options: WarmupOptions, tuner=None, settings=None):
 
     def estimate(positions_fg, grads_fg, previous):
         mask = options.covariance_mask()
-        if fisher_metric:
-            return fisher.estimate(positions_fg, grads_fg, options.dense_mass, mask, previous)
         covariance = welford.covariance(positions_fg, options.regularize)
-        return metrics.from_covariance(covariance if mask is None else covariance * mask)
+        covariance = covariance if mask is None else covariance * mask
+        if options.estimator == "positions":
+            return metrics.from_covariance(covariance)
+        learned = fisher.estimate(positions_fg, grads_fg, options.dense_mass, mask, previous)
+        if options.estimator == "fisher":
+            return learned
+        return fisher.halfway(learned, covariance)
 
     def init_batch(states, step_size, metric, key, probe) -> WarmupState:
         positions = states.position

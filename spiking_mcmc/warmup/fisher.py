@@ -116,3 +116,18 @@ def _diagonal(covariance):
 def has_signal(positions: welford.WelfordState) -> jax.Array:
     """At least three draws pooled: enough for a variance."""
     return welford.num_draws(positions) >= 3
+
+
+def halfway(learned: Metric, covariance) -> Metric:
+    """Sigma_F # Sigma_x: the geometric mean of the Fisher metric and the positions' own
+    covariance (equal for a Gaussian; between them where the posterior is not Gaussian)."""
+    if learned.kind == "diagonal":
+        variances = jnp.sqrt(learned.scale**2 * covariance)
+        ok = jnp.all(jnp.isfinite(variances) & (variances > 0))
+        return metrics.Metric(jnp.where(ok, jnp.sqrt(variances), learned.scale))
+    fisher_covariance = learned.covariance()
+    inverse = jnp.linalg.inv(covariance)
+    middle = geometric_mean(fisher_covariance, inverse)
+    candidate = metrics.from_covariance(0.5 * (middle + middle.T))
+    ok = jnp.all(jnp.isfinite(candidate.factor)) & jnp.all(jnp.diagonal(candidate.factor) > 0)
+    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), candidate, learned)
