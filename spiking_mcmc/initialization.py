@@ -8,6 +8,7 @@ The checks here name what is wrong with a model and how to fix it.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -124,7 +125,9 @@ def flatten(init_params, batch: bool, num_chains: int) -> Chains:
     points = init_params if batch else jax.tree.map(lambda x: x[None], init_params)
     one_point = jax.tree.map(lambda x: x[0], points)
     if not jax.tree.leaves(points):  # no latent site: nothing to sample, as for NUTS
-        return Chains(jnp.zeros((num_chains, 0)), ravel_pytree(one_point)[1], one_point)
+        # jax's unravel of an empty tree is a local lambda; this one pickles with the kernel
+        unravel = functools.partial(jax.tree.unflatten, jax.tree.structure(one_point))
+        return Chains(jnp.zeros((num_chains, 0)), unravel, one_point)
     positions = jax.vmap(lambda p: ravel_pytree(p)[0])(points)
     return Chains(positions, ravel_pytree(one_point)[1], one_point)
 

@@ -16,6 +16,7 @@ from numpyro.infer.gibbs import DiscreteGibbs, discrete_latent_sites
 
 from spiking_mcmc import SpikingKernel
 from spiking_mcmc.neural import recording
+from spiking_mcmc.warmup import step_size as step_sizes
 
 KERNELS = [NUTS, SpikingKernel]
 
@@ -57,6 +58,23 @@ def test_kernel_and_mcmc_pickle_and_resume(kernel_class):
     again.post_warmup_state = again.last_state
     again.run(again.last_state.rng_key)  # the unpickled kernel rebuilds itself
     assert again.get_samples()["a"].shape == (50,)
+
+
+def coin_only():
+    numpyro.sample("coin", dist.Bernoulli(0.3))
+
+
+@pytest.mark.parametrize("kernel_class", KERNELS)
+def test_mcmc_pickles_when_the_inner_kernel_has_no_continuous_site(kernel_class):
+    """DiscreteHMCGibbs on a model whose only latent is discrete: the inner kernel has an
+    empty position, and the MCMC object still pickles and resumes."""
+    mcmc = run(DiscreteHMCGibbs(kernel_class(coin_only)), num_warmup=20, num_samples=400)
+    again = pickle.loads(pickle.dumps(mcmc))
+    np.testing.assert_array_equal(again.get_samples()["coin"], mcmc.get_samples()["coin"])
+    again.post_warmup_state = again.last_state
+    again.run(again.last_state.rng_key)
+    coin = np.concatenate([mcmc.get_samples()["coin"], again.get_samples()["coin"]])
+    assert within_mcse(coin.astype(float), 0.3)
 
 
 # -- models with nothing (or nothing continuous) to sample ------------------------------------
@@ -161,21 +179,43 @@ def test_settings_traced_inside_jit(kernel_class):
 
 
 # -- tracing and model arguments --------------------------------------------------------------
-def test_model_is_traced_no_more_often_than_by_nuts():
+@pytest.mark.parametrize("find_heuristic_step_size", [False, True])
+@pytest.mark.parametrize("with_deterministic", [False, True])
+def test_model_is_traced_no_more_often_than_by_nuts(find_heuristic_step_size, with_deterministic):
+    """A model with side effects sees as many traces under SpikingKernel as under NUTS, with
+    the heuristic step-size search too (it traces the model once per place it runs)."""
     calls = []
 
     def model(y):
         calls.append(1)
         mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
         sigma = numpyro.sample("sigma", dist.HalfNormal(5.0))
+        if with_deterministic:
+            numpyro.deterministic("precision", sigma**-2)
         numpyro.sample("y", dist.Normal(mu, sigma), obs=y)
 
     counts = []
     for kernel_class in KERNELS:
         calls.clear()
-        run(kernel_class(model), jnp.array([1.0, 2.0, 0.5]), num_warmup=20, num_samples=20)
+        kernel = kernel_class(model, find_heuristic_step_size=find_heuristic_step_size)
+        run(kernel, jnp.array([1.0, 2.0, 0.5]), num_warmup=20, num_samples=20)
         counts.append(len(calls))
     assert counts[1] <= counts[0], counts
+
+
+def test_heuristic_step_size_search_halves_or_doubles_to_the_target():
+    """Hoffman and Gelman's search on a known acceptance curve exp(-h), target 0.8, with the
+    acceptance function called at one place (so traced once)."""
+    calls = []
+
+    def accept_prob(h, key):
+        calls.append(1)
+        return jnp.exp(-h)
+
+    key = jax.random.PRNGKey(0)
+    assert float(step_sizes.find_reasonable(accept_prob, 1.0, key, 0.8)) == 0.125
+    assert float(step_sizes.find_reasonable(accept_prob, 0.01, key, 0.8)) == pytest.approx(0.16)
+    assert len(calls) == 2
 
 
 def test_jit_model_args_then_network_and_recording():
