@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
-from numpyro.infer.util import ParamInfo, initialize_model
+from numpyro.infer.util import ParamInfo, _transforms_from_trace, initialize_model, transform_fn
 from numpyro.util import is_prng_key
 
 from spiking_mcmc import validation
@@ -25,11 +25,14 @@ class ModelDensity(NamedTuple):
     """What the kernel needs from a model: starting points, and U and the constraining map
     as functions of the model's arguments (None for a bare potential function).
     ``start`` is NumPyro's ParamInfo (z, U(z), grad U(z)) at the starting points when NumPyro
-    computed it (no need to evaluate the model there again), else None."""
+    computed it (no need to evaluate the model there again), else None. ``constrain`` maps
+    unconstrained sites to constrained ones by the sites' transforms alone, without running
+    the model (as HMC's ``get_constrain_fn``); None when a support depends on other values."""
 
     init_params: object
     potential_fn_gen: object
     postprocess_fn: object
+    constrain: object = None
     start: ParamInfo | None = None
 
 
@@ -76,7 +79,11 @@ def initialize(kernel, key, init_params, model_args, model_kwargs):
         start = init_params
     if start is not None:
         init_params = start.z
-    return ModelDensity(init_params, info.potential_fn, info.postprocess_fn, start)
+    transforms = _transforms_from_trace(info.model_trace, raise_warnings=False)
+    constrain = None
+    if not transforms.dynamic_support:
+        constrain = functools.partial(transform_fn, transforms.inv_transforms)
+    return ModelDensity(init_params, info.potential_fn, info.postprocess_fn, constrain, start)
 
 
 def check_start(potential_energy):

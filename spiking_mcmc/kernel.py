@@ -110,8 +110,8 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
     def _reset(self):
         """Forget what ``init`` built from the model (after ``wrap_model``)."""
         self._sample_fn = self._sampler = self._unravel = self._model_args = None
-        self._potential_fn_gen, self._postprocess_fn, self._num_warmup = None, None, 0
-        self._chains_started = 0
+        self._potential_fn_gen = self._postprocess_fn = self._constrain = None
+        self._num_warmup = self._chains_started = 0
 
     # -- NumPyro's MCMCKernel interface -------------------------------------------------------
     model = property(lambda self: self._model)
@@ -138,9 +138,12 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         return self._potential_fn_gen(*model_args, **(model_kwargs or {}))
 
     def get_constrain_fn(self, model_args=(), model_kwargs=None, *, return_deterministic=False):
-        """Unconstrained site values -> constrained ones (and deterministic sites if asked)."""
+        """Unconstrained site values -> constrained ones (and deterministic sites if asked);
+        without running the model unless asked for deterministic sites (as HMC)."""
         if self._model is None:
             return identity
+        if not return_deterministic and self._constrain is not None:
+            return self._constrain
         postprocess = self.postprocess_fn(model_args, model_kwargs or {})
         if return_deterministic:
             return postprocess
@@ -175,7 +178,7 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         keys, key_init, key_sampler = jnp.swapaxes(split, 0, 1)
         key_init = key_init if batch else key_init[0]
         density = initialization.initialize(self, key_init, init_params, model_args, model_kwargs)
-        self._potential_fn_gen, self._postprocess_fn = density[1:3]
+        self._potential_fn_gen, self._postprocess_fn, self._constrain = density[1:4]
         if not validation.is_traced((model_args, model_kwargs)):
             self._model_args = (model_args, model_kwargs)
         positions, self._unravel, one_point = initialization.flatten(
