@@ -146,7 +146,10 @@ def start_states(density: ModelDensity, positions, batch: bool, logdensity_and_g
         return jax.jit(jax.vmap(lambda x: PositionState(x, *logdensity_and_grad(x))))(positions)
     potential_energy, z_grad = density.start.potential_energy, density.start.z_grad
     if not batch:
-        potential_energy, z_grad = jax.tree.map(lambda x: x[None], (potential_energy, z_grad))
+        # (a model without any sample site has a Python float 0.0 as its potential energy)
+        potential_energy, z_grad = jax.tree.map(
+            lambda x: jnp.asarray(x)[None], (potential_energy, z_grad)
+        )
     flat_grad = jax.vmap(lambda g: ravel_pytree(g)[0], axis_size=positions.shape[0])(z_grad)
     return PositionState(positions, -potential_energy, -flat_grad)
 

@@ -87,11 +87,15 @@ def deterministic_only(y=1.0):
     numpyro.sample("y", dist.Normal(), obs=y)
 
 
+def no_site_at_all():
+    pass
+
+
 def one_category():
     numpyro.sample("p", dist.Dirichlet(jnp.ones(1)))  # unconstrained size 0
 
 
-@pytest.mark.parametrize("model", [observed_only, deterministic_only, one_category])
+@pytest.mark.parametrize("model", [no_site_at_all, observed_only, deterministic_only, one_category])
 @pytest.mark.parametrize("num_chains", [1, 2])
 def test_models_without_latent_dimensions_sample_as_nuts_does(model, num_chains):
     draws = [
@@ -101,6 +105,21 @@ def test_models_without_latent_dimensions_sample_as_nuts_does(model, num_chains)
     assert draws[0].keys() == draws[1].keys()
     for name in draws[0]:
         np.testing.assert_array_equal(draws[0][name], draws[1][name])
+
+
+def location_and_scale(y):
+    loc = numpyro.sample("loc", dist.Normal(0.0, 10.0))
+    scale = numpyro.sample("scale", dist.HalfNormal(10.0))
+    numpyro.sample("y", dist.Normal(loc, scale), obs=y)
+
+
+@pytest.mark.parametrize("kernel_class", KERNELS)
+def test_a_ten_transition_warmup_leaves_a_chain_that_moves(kernel_class):
+    """2000 observations (posterior sd ~0.05) and only 10 warmup transitions, none of which
+    learns a metric: the step size found must still let the chain move in 10 draws."""
+    y = 1.0 + 2.0 * jax.random.normal(jax.random.PRNGKey(1), (2000,))
+    draws = run(kernel_class(location_and_scale), y, num_warmup=10, num_samples=10)
+    assert len(np.unique(np.asarray(draws.get_samples()["loc"]))) > 1
 
 
 # -- structured mass --------------------------------------------------------------------------
