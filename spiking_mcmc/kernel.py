@@ -14,6 +14,7 @@ subclass of ``numpyro.infer.HMC``, so HMCGibbs, DiscreteHMCGibbs, HMCECS and Gib
 from __future__ import annotations
 
 import copy
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -194,13 +195,15 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         if self._chain_devices is not None:
             sharding.check_devices(self._chain_devices, positions.shape[0])
         spec, settings = (self.dynamics, self.settings) if dim else (STILL, STILL.settings())
-        self._sampler = sampler.build(spec, settings, options, self._chain_batch_size)
+        # warnings name sequential chains by their number (read then, not traced)
+        self._chain_offset = 0 if batch else self._chains_started
+        self._chains_started += 1
+        offset = functools.partial(getattr, self, "_chain_offset")
+        self._sampler = sampler.build(spec, settings, options, self._chain_batch_size, offset)
         logdensity_and_grad = self.logdensity_and_grad(model_args, model_kwargs)
         metric = initial_metric(dim, dense, self._mass[1], positions.dtype, layout)
         starts = initialization.start_states(density, positions, batch, logdensity_and_grad)
-
-        chain_ids = jnp.arange(len(keys)) + (0 if batch else self._chains_started)
-        self._chains_started += 1
+        chain_ids = jnp.arange(len(keys))  # in the batch: the state depends on no earlier run
 
         def init_all(starts, key):
             first = self._sampler.init(

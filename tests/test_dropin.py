@@ -77,6 +77,19 @@ def test_mcmc_pickles_when_the_inner_kernel_has_no_continuous_site(kernel_class)
     assert within_mcse(coin.astype(float), 0.3)
 
 
+@pytest.mark.parametrize("kernel_class", KERNELS)
+def test_one_kernel_in_two_mcmc_objects_gives_the_same_warmed_up_state(kernel_class):
+    """The state depends on the key, the model and the data, not on how often the kernel was
+    initialised before (sequential chains are still named by their number in warnings)."""
+    kernel = kernel_class(chain_of_three)
+    first = MCMC(kernel, num_warmup=30, num_samples=10, progress_bar=False)
+    first.warmup(jax.random.PRNGKey(2))
+    second = MCMC(kernel, num_warmup=30, num_samples=10, progress_bar=False)
+    second.run(jax.random.PRNGKey(5))
+    second.warmup(jax.random.PRNGKey(2))
+    jax.tree.map(np.testing.assert_array_equal, first.post_warmup_state, second.post_warmup_state)
+
+
 # -- models with nothing (or nothing continuous) to sample ------------------------------------
 def observed_only(y=1.0):
     numpyro.sample("y", dist.Normal(), obs=y)
