@@ -105,9 +105,12 @@ def stuck(health: Health):
     return (health.still >= HEAL_AFTER) | (health.tiny >= HEAL_AFTER)
 
 
-def warn_frozen(chain_ids, frozen):
-    """Host callback: name the chains that end warmup frozen."""
-    names = [int(c) for c, f in zip(np.asarray(chain_ids), np.asarray(frozen), strict=True) if f]
+def warn_frozen(chain_ids, frozen, offset=None):
+    """Host callback: name the chains that end warmup frozen (``offset()``: the number of the
+    batch's first chain, when chains are run one after another)."""
+    first = 0 if offset is None else offset()
+    pairs = zip(np.asarray(chain_ids), np.asarray(frozen), strict=True)
+    names = [first + int(c) for c, f in pairs if f]
     if names:
         warnings.warn(
             f"chain(s) {names} ended warmup frozen: no move, or a step size collapsed below "

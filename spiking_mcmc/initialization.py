@@ -8,12 +8,13 @@ The checks here name what is wrong with a model and how to fix it.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
-from numpyro.infer.util import ParamInfo, initialize_model
+from numpyro.infer.util import ParamInfo, _transforms_from_trace, initialize_model, transform_fn
 from numpyro.util import is_prng_key
 
 from spiking_mcmc import validation
@@ -24,11 +25,14 @@ class ModelDensity(NamedTuple):
     """What the kernel needs from a model: starting points, and U and the constraining map
     as functions of the model's arguments (None for a bare potential function).
     ``start`` is NumPyro's ParamInfo (z, U(z), grad U(z)) at the starting points when NumPyro
-    computed it (no need to evaluate the model there again), else None."""
+    computed it (no need to evaluate the model there again), else None. ``constrain`` maps
+    unconstrained sites to constrained ones by the sites' transforms alone, without running
+    the model (as HMC's ``get_constrain_fn``); None when a support depends on other values."""
 
     init_params: object
     potential_fn_gen: object
     postprocess_fn: object
+    constrain: object = None
     start: ParamInfo | None = None
 
 
@@ -75,7 +79,11 @@ def initialize(kernel, key, init_params, model_args, model_kwargs):
         start = init_params
     if start is not None:
         init_params = start.z
-    return ModelDensity(init_params, info.potential_fn, info.postprocess_fn, start)
+    transforms = _transforms_from_trace(info.model_trace, raise_warnings=False)
+    constrain = None
+    if not transforms.dynamic_support:
+        constrain = functools.partial(transform_fn, transforms.inv_transforms)
+    return ModelDensity(init_params, info.potential_fn, info.postprocess_fn, constrain, start)
 
 
 def check_start(potential_energy):
@@ -124,7 +132,9 @@ def flatten(init_params, batch: bool, num_chains: int) -> Chains:
     points = init_params if batch else jax.tree.map(lambda x: x[None], init_params)
     one_point = jax.tree.map(lambda x: x[0], points)
     if not jax.tree.leaves(points):  # no latent site: nothing to sample, as for NUTS
-        return Chains(jnp.zeros((num_chains, 0)), ravel_pytree(one_point)[1], one_point)
+        # jax's unravel of an empty tree is a local lambda; this one pickles with the kernel
+        unravel = functools.partial(jax.tree.unflatten, jax.tree.structure(one_point))
+        return Chains(jnp.zeros((num_chains, 0)), unravel, one_point)
     positions = jax.vmap(lambda p: ravel_pytree(p)[0])(points)
     return Chains(positions, ravel_pytree(one_point)[1], one_point)
 
@@ -136,7 +146,10 @@ def start_states(density: ModelDensity, positions, batch: bool, logdensity_and_g
         return jax.jit(jax.vmap(lambda x: PositionState(x, *logdensity_and_grad(x))))(positions)
     potential_energy, z_grad = density.start.potential_energy, density.start.z_grad
     if not batch:
-        potential_energy, z_grad = jax.tree.map(lambda x: x[None], (potential_energy, z_grad))
+        # (a model without any sample site has a Python float 0.0 as its potential energy)
+        potential_energy, z_grad = jax.tree.map(
+            lambda x: jnp.asarray(x)[None], (potential_energy, z_grad)
+        )
     flat_grad = jax.vmap(lambda g: ravel_pytree(g)[0], axis_size=positions.shape[0])(z_grad)
     return PositionState(positions, -potential_energy, -flat_grad)
 

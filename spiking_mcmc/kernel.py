@@ -14,6 +14,7 @@ subclass of ``numpyro.infer.HMC``, so HMCGibbs, DiscreteHMCGibbs, HMCECS and Gib
 from __future__ import annotations
 
 import copy
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -116,8 +117,8 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
     def _reset(self):
         """Forget what ``init`` built from the model (after ``wrap_model``)."""
         self._sample_fn = self._sampler = self._unravel = self._model_args = None
-        self._potential_fn_gen, self._postprocess_fn, self._num_warmup = None, None, 0
-        self._chains_started = 0
+        self._potential_fn_gen = self._postprocess_fn = self._constrain = None
+        self._num_warmup = self._chains_started = 0
 
     # -- NumPyro's MCMCKernel interface -------------------------------------------------------
     model = property(lambda self: self._model)
@@ -144,9 +145,12 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         return self._potential_fn_gen(*model_args, **(model_kwargs or {}))
 
     def get_constrain_fn(self, model_args=(), model_kwargs=None, *, return_deterministic=False):
-        """Unconstrained site values -> constrained ones (and deterministic sites if asked)."""
+        """Unconstrained site values -> constrained ones (and deterministic sites if asked);
+        without running the model unless asked for deterministic sites (as HMC)."""
         if self._model is None:
             return identity
+        if not return_deterministic and self._constrain is not None:
+            return self._constrain
         postprocess = self.postprocess_fn(model_args, model_kwargs or {})
         if return_deterministic:
             return postprocess
@@ -174,7 +178,7 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         batch = not is_prng_key(rng_key)
         keys, key_init, key_sampler = initialization.split_keys(rng_key, batch)
         density = initialization.initialize(self, key_init, init_params, model_args, model_kwargs)
-        self._potential_fn_gen, self._postprocess_fn = density[1:3]
+        self._potential_fn_gen, self._postprocess_fn, self._constrain = density[1:4]
         if not validation.is_traced((model_args, model_kwargs)):
             self._model_args = (model_args, model_kwargs)
         positions, self._unravel, one_point = initialization.flatten(
@@ -194,13 +198,15 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         if self._chain_devices is not None:
             sharding.check_devices(self._chain_devices, positions.shape[0])
         spec, settings = (self.dynamics, self.settings) if dim else (STILL, STILL.settings())
-        self._sampler = sampler.build(spec, settings, options, self._chain_batch_size)
+        # warnings name sequential chains by their number (read then, not traced)
+        self._chain_offset = 0 if batch else self._chains_started
+        self._chains_started += 1
+        offset = functools.partial(getattr, self, "_chain_offset")
+        self._sampler = sampler.build(spec, settings, options, self._chain_batch_size, offset)
         logdensity_and_grad = self.logdensity_and_grad(model_args, model_kwargs)
         metric = initial_metric(dim, dense, self._mass[1], positions.dtype, layout)
         starts = initialization.start_states(density, positions, batch, logdensity_and_grad)
-
-        chain_ids = jnp.arange(len(keys)) + (0 if batch else self._chains_started)
-        self._chains_started += 1
+        chain_ids = jnp.arange(len(keys))  # in the batch: the state depends on no earlier run
 
         def init_all(starts, key):
             first = self._sampler.init(

@@ -14,6 +14,7 @@ flat position, and the chains' positions are flat arrays.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -67,8 +68,12 @@ def over_chains(fn, xs, batch_size=None):
     return lax.map(fn, xs, batch_size=batch_size)
 
 
-def build(dynamics: Dynamics, settings, options: WarmupOptions, chain_batch_size=None) -> Sampler:
-    """The sampler of ``dynamics`` with its ``settings``, warmed up as ``options`` say."""
+def build(
+    dynamics: Dynamics, settings, options: WarmupOptions, chain_batch_size=None, chain_offset=None
+) -> Sampler:
+    """The sampler of ``dynamics`` with its ``settings``, warmed up as ``options`` say.
+    ``chain_offset() -> int`` (read when a warning is issued, not traced) is added to the
+    chains' indices in the batch to name them in warnings (sequential chains: their number)."""
     warmup_init, warmup_update = warmups.build(options, dynamics.tuner, settings)
     pooled = options.pooled
 
@@ -128,7 +133,11 @@ def build(dynamics: Dynamics, settings, options: WarmupOptions, chain_batch_size
             frozen = frozen | jnp.broadcast_to(step_size < health_.TINY_STEP, frozen.shape)
         lax.cond(
             (t == options.num_warmup - 1) & jnp.any(frozen),
-            lambda: jax.debug.callback(health_.warn_frozen, health.chain_id, frozen),
+            lambda: jax.debug.callback(
+                functools.partial(health_.warn_frozen, offset=chain_offset),
+                health.chain_id,
+                frozen,
+            ),
             lambda: None,
         )
         return states, warmup_state, health

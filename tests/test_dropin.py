@@ -16,6 +16,7 @@ from numpyro.infer.gibbs import DiscreteGibbs, discrete_latent_sites
 
 from spiking_mcmc import SpikingKernel
 from spiking_mcmc.neural import recording
+from spiking_mcmc.warmup import step_size as step_sizes
 
 KERNELS = [NUTS, SpikingKernel]
 
@@ -59,6 +60,36 @@ def test_kernel_and_mcmc_pickle_and_resume(kernel_class):
     assert again.get_samples()["a"].shape == (50,)
 
 
+def coin_only():
+    numpyro.sample("coin", dist.Bernoulli(0.3))
+
+
+@pytest.mark.parametrize("kernel_class", KERNELS)
+def test_mcmc_pickles_when_the_inner_kernel_has_no_continuous_site(kernel_class):
+    """DiscreteHMCGibbs on a model whose only latent is discrete: the inner kernel has an
+    empty position, and the MCMC object still pickles and resumes."""
+    mcmc = run(DiscreteHMCGibbs(kernel_class(coin_only)), num_warmup=20, num_samples=400)
+    again = pickle.loads(pickle.dumps(mcmc))
+    np.testing.assert_array_equal(again.get_samples()["coin"], mcmc.get_samples()["coin"])
+    again.post_warmup_state = again.last_state
+    again.run(again.last_state.rng_key)
+    coin = np.concatenate([mcmc.get_samples()["coin"], again.get_samples()["coin"]])
+    assert within_mcse(coin.astype(float), 0.3)
+
+
+@pytest.mark.parametrize("kernel_class", KERNELS)
+def test_one_kernel_in_two_mcmc_objects_gives_the_same_warmed_up_state(kernel_class):
+    """The state depends on the key, the model and the data, not on how often the kernel was
+    initialised before (sequential chains are still named by their number in warnings)."""
+    kernel = kernel_class(chain_of_three)
+    first = MCMC(kernel, num_warmup=30, num_samples=10, progress_bar=False)
+    first.warmup(jax.random.PRNGKey(2))
+    second = MCMC(kernel, num_warmup=30, num_samples=10, progress_bar=False)
+    second.run(jax.random.PRNGKey(5))
+    second.warmup(jax.random.PRNGKey(2))
+    jax.tree.map(np.testing.assert_array_equal, first.post_warmup_state, second.post_warmup_state)
+
+
 # -- models with nothing (or nothing continuous) to sample ------------------------------------
 def observed_only(y=1.0):
     numpyro.sample("y", dist.Normal(), obs=y)
@@ -69,11 +100,15 @@ def deterministic_only(y=1.0):
     numpyro.sample("y", dist.Normal(), obs=y)
 
 
+def no_site_at_all():
+    pass
+
+
 def one_category():
     numpyro.sample("p", dist.Dirichlet(jnp.ones(1)))  # unconstrained size 0
 
 
-@pytest.mark.parametrize("model", [observed_only, deterministic_only, one_category])
+@pytest.mark.parametrize("model", [no_site_at_all, observed_only, deterministic_only, one_category])
 @pytest.mark.parametrize("num_chains", [1, 2])
 def test_models_without_latent_dimensions_sample_as_nuts_does(model, num_chains):
     draws = [
@@ -83,6 +118,21 @@ def test_models_without_latent_dimensions_sample_as_nuts_does(model, num_chains)
     assert draws[0].keys() == draws[1].keys()
     for name in draws[0]:
         np.testing.assert_array_equal(draws[0][name], draws[1][name])
+
+
+def location_and_scale(y):
+    loc = numpyro.sample("loc", dist.Normal(0.0, 10.0))
+    scale = numpyro.sample("scale", dist.HalfNormal(10.0))
+    numpyro.sample("y", dist.Normal(loc, scale), obs=y)
+
+
+@pytest.mark.parametrize("kernel_class", KERNELS)
+def test_a_ten_transition_warmup_leaves_a_chain_that_moves(kernel_class):
+    """2000 observations (posterior sd ~0.05) and only 10 warmup transitions, none of which
+    learns a metric: the step size found must still let the chain move in 10 draws."""
+    y = 1.0 + 2.0 * jax.random.normal(jax.random.PRNGKey(1), (2000,))
+    draws = run(kernel_class(location_and_scale), y, num_warmup=10, num_samples=10)
+    assert len(np.unique(np.asarray(draws.get_samples()["loc"]))) > 1
 
 
 # -- structured mass --------------------------------------------------------------------------
@@ -161,21 +211,43 @@ def test_settings_traced_inside_jit(kernel_class):
 
 
 # -- tracing and model arguments --------------------------------------------------------------
-def test_model_is_traced_no_more_often_than_by_nuts():
+@pytest.mark.parametrize("find_heuristic_step_size", [False, True])
+@pytest.mark.parametrize("with_deterministic", [False, True])
+def test_model_is_traced_no_more_often_than_by_nuts(find_heuristic_step_size, with_deterministic):
+    """A model with side effects sees as many traces under SpikingKernel as under NUTS, with
+    the heuristic step-size search too (it traces the model once per place it runs)."""
     calls = []
 
     def model(y):
         calls.append(1)
         mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
         sigma = numpyro.sample("sigma", dist.HalfNormal(5.0))
+        if with_deterministic:
+            numpyro.deterministic("precision", sigma**-2)
         numpyro.sample("y", dist.Normal(mu, sigma), obs=y)
 
     counts = []
     for kernel_class in KERNELS:
         calls.clear()
-        run(kernel_class(model), jnp.array([1.0, 2.0, 0.5]), num_warmup=20, num_samples=20)
+        kernel = kernel_class(model, find_heuristic_step_size=find_heuristic_step_size)
+        run(kernel, jnp.array([1.0, 2.0, 0.5]), num_warmup=20, num_samples=20)
         counts.append(len(calls))
     assert counts[1] <= counts[0], counts
+
+
+def test_heuristic_step_size_search_halves_or_doubles_to_the_target():
+    """Hoffman and Gelman's search on a known acceptance curve exp(-h), target 0.8, with the
+    acceptance function called at one place (so traced once)."""
+    calls = []
+
+    def accept_prob(h, key):
+        calls.append(1)
+        return jnp.exp(-h)
+
+    key = jax.random.PRNGKey(0)
+    assert float(step_sizes.find_reasonable(accept_prob, 1.0, key, 0.8)) == 0.125
+    assert float(step_sizes.find_reasonable(accept_prob, 0.01, key, 0.8)) == pytest.approx(0.16)
+    assert len(calls) == 2
 
 
 def test_jit_model_args_then_network_and_recording():
@@ -218,6 +290,41 @@ def test_inner_kernel_of_hmc_gibbs(kernel_class):
     samples = mcmc.get_samples(group_by_chain=True)
     assert within_mcse(samples["x"], TWO_NORMALS_MEAN)
     assert within_mcse(samples["y"], TWO_NORMALS_MEAN)
+
+
+def two_normals_and_their_sum():
+    x = numpyro.sample("x", dist.Normal(0.0, 2.0))
+    y = numpyro.sample("y", dist.Normal(0.0, 2.0))
+    numpyro.deterministic("total", x + y)
+    numpyro.sample("obs", dist.Normal(x + y, 1.0), obs=jnp.array([1.0]))
+
+
+@pytest.mark.parametrize("kernel_class", KERNELS)
+def test_inner_kernel_of_hmc_gibbs_with_a_deterministic_site(kernel_class):
+    """HMCGibbs constrains each block with the block kernel's get_constrain_fn before it
+    replays the model for deterministic sites: that map must use the sites' transforms only
+    (the model, run alone, would meet the Gibbs site unconditioned)."""
+    inner = kernel_class(two_normals_and_their_sum)
+    mcmc = run(HMCGibbs(inner, gibbs_fn=gibbs_x, gibbs_sites=["x"]), num_samples=2000)
+    samples = mcmc.get_samples()
+    np.testing.assert_allclose(samples["total"], samples["x"] + samples["y"], atol=1e-5)
+    assert within_mcse(samples["y"], TWO_NORMALS_MEAN)
+
+
+@pytest.mark.parametrize("kernel_class", KERNELS)
+def test_get_constrain_fn_transforms_without_running_the_model(kernel_class):
+    calls = []
+
+    def model():
+        calls.append(1)
+        numpyro.sample("sigma", dist.HalfNormal(1.0))
+
+    kernel = kernel_class(model)
+    run(kernel, num_warmup=10, num_samples=10)
+    before = len(calls)
+    constrained = kernel.get_constrain_fn()({"sigma": jnp.array(0.0)})
+    assert float(constrained["sigma"]) == pytest.approx(1.0)  # exp(0): HalfNormal's transform
+    assert len(calls) == before
 
 
 def two_component_mixture():

@@ -8,7 +8,8 @@ The schedule (schedule.py) collects every moving warmup draw into two running es
 re-learns the metric from the recent one or two windows: short windows early, so that the
 first far-out draws are soon forgotten, growing windows later, and a final phase where only
 the step size adapts. Dual averaging runs across the metric's updates; it restarts once when
-the first learned metric replaces the initial one, and once when the final phase begins.
+the first learned metric replaces the initial one, and once when the final phase begins (if a
+metric was learned: with none, as in a very short warmup, it simply goes on).
 ``estimator="positions"`` learns from positions alone (a Welford covariance, as NUTS), for
 comparison.
 
@@ -265,7 +266,9 @@ def build(options: WarmupOptions, tuner=None, settings=None):
             )
         if options.adapt_step_size:
             first_metric = relearned & (state.metric_updates == 1)
-            restart = first_metric | (t == plan.final_start)
+            # the final phase re-tunes h for the metric it keeps; with a metric never learned
+            # (a short warmup, or adapt_mass_matrix=False) dual averaging simply goes on
+            restart = first_metric | ((t == plan.final_start) & (state.metric_updates > 0))
             dual_state = lax.cond(
                 restart,
                 lambda: step_sizes.restart(search(step_size, state.metric, key, probe, states)),

@@ -54,24 +54,31 @@ def update(state, accept_probs, target, final: bool, moved=None):
 
 
 def find_reasonable(accept_prob, step_size, key, target, max_doublings: int = 60):
-    """Halve or double h until ``accept_prob(h, key)`` crosses ``target``."""
+    """Halve or double h until ``accept_prob(h, key)`` crosses ``target``.
+
+    ``accept_prob`` is called at one place only (the loop's body, which also tries h itself
+    first), so a model behind it is traced once per search, as NumPyro's heuristic traces it.
+    """
     dtype = jnp.result_type(step_size)
     finfo = jnp.finfo(dtype)
-    key0, key = jax.random.split(key)
     step_size = jnp.asarray(step_size, dtype)
-    direction = jnp.where(accept_prob(step_size, key0) > target, 1.0, -1.0)
 
     def keep_going(carry):
-        h, count, _, crossed = carry
-        return ~crossed & (h > finfo.tiny) & (h < finfo.max / 4) & (count < max_doublings)
+        h, _, count, _, crossed = carry
+        return ~crossed & (h > finfo.tiny) & (h < finfo.max / 4) & (count <= max_doublings)
 
     def body(carry):
-        h, count, key, _ = carry
+        h, direction, count, key, _ = carry
         key, key_t = jax.random.split(key)
-        new_h = (h * (2.0**direction)).astype(dtype)
+        first = count == 0
+        new_h = jnp.where(first, h, h * (2.0**direction)).astype(dtype)
         prob = accept_prob(new_h, key_t)
-        crossed = jnp.where(direction > 0, prob < target, prob > target)
+        # the first try (h itself) sets the direction: up while h meets the target, else down
+        direction = jnp.where(first, jnp.where(prob > target, 1.0, -1.0), direction)
+        crossed = ~first & jnp.where(direction > 0, prob < target, prob > target)
         # going up, stop at the last h that still met the target
-        return jnp.where((direction > 0) & crossed, h, new_h), count + 1, key, crossed
+        h = jnp.where((direction > 0) & crossed, h, new_h)
+        return h, direction, count + 1, key, crossed
 
-    return lax.while_loop(keep_going, body, (step_size, 0, key, jnp.array(False)))[0]
+    init = (step_size, jnp.asarray(1.0, dtype), 0, key, jnp.array(False))
+    return lax.while_loop(keep_going, body, init)[0]
