@@ -8,13 +8,14 @@ The checks here name what is wrong with a model and how to fix it.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from numpyro.infer.util import ParamInfo, initialize_model
 
 from spiking_mcmc import validation
+from spiking_mcmc.discrete import model as discrete_model
 
 
 class ModelDensity(NamedTuple):
@@ -24,6 +25,9 @@ class ModelDensity(NamedTuple):
     init_params: object
     potential_fn_gen: object
     postprocess_fn: object
+    # discrete units (issue 16): DiscreteStart (layout, initial values), or None; then
+    # potential_fn_gen(*args, **kwargs) is (x, v) -> U(x | v)
+    discrete: Any = None
 
 
 def initialize(
@@ -38,8 +42,14 @@ def initialize(
         )
         validation.check_init_params(first, potential_fn)
         return ModelDensity(init_params, None, None)
-    validation.check_model_sites(model, model_args, model_kwargs)
+    trace = validation.check_model_sites(model, model_args, model_kwargs)
     validation.check_dtype((model_args, model_kwargs), "the model's data")
+    names = discrete_model.discrete_sites(trace)
+    if names:  # discrete units (issue 16): the model conditioned on the discrete sites
+        init_params, density, start = discrete_model.initialize(
+            model, key, init_params, init_strategy, model_args, model_kwargs, batch, trace, names
+        )
+        return ModelDensity(init_params, density.potential_fn_gen, density.postprocess_fn, start)
     try:
         info = initialize_model(
             key,
@@ -65,10 +75,11 @@ def initialize(
     return ModelDensity(init_params, info.potential_fn, info.postprocess_fn)
 
 
-def check_start(potential_fn, points):
-    """The density must be finite where each chain starts (when values are concrete)."""
+def check_start(potential_fn, points, *rest):
+    """The density must be finite where each chain starts (when values are concrete);
+    ``rest``: further per-chain arguments of the potential (the discrete values)."""
     try:
-        values = jax.vmap(potential_fn)(points)
+        values = jax.vmap(potential_fn)(points, *rest)
     except jax.errors.ConcretizationTypeError:
         return
     if validation.is_traced(values):
@@ -81,5 +92,6 @@ def check_start(potential_fn, points):
 
 
 def log_density_and_grad(potential_fn, unravel):
-    """x -> (l(x), g(x)) with l(x) = -U(unravel(x))."""
-    return jax.value_and_grad(lambda position: -potential_fn(unravel(position)))
+    """x -> (l(x), g(x)) with l(x) = -U(unravel(x)); with discrete units (x, v) -> (l(x, v),
+    grad_x l(x, v)) (the gradient is always with respect to x)."""
+    return jax.value_and_grad(lambda position, *rest: -potential_fn(unravel(position), *rest))

@@ -24,6 +24,8 @@ from spiking_mcmc import initialization, sampler, sharding, validation
 from spiking_mcmc import network as net
 from spiking_mcmc import settings as settings_
 from spiking_mcmc import state as states
+from spiking_mcmc.discrete import block as discrete_block
+from spiking_mcmc.discrete import settings as discrete_settings
 from spiking_mcmc.dynamics import registry
 from spiking_mcmc.dynamics.base import InexactChainWarning
 from spiking_mcmc.state import FIELDS, SpikingState
@@ -59,6 +61,10 @@ class SpikingKernel(MCMCKernel):
     :param chain_batch_size: advance vectorised chains this many at a time (``lax.map``) to
         bound the memory of a transition; the draws are the same.
     :param chain_devices: shard vectorised chains over these devices (``jax.sharding``).
+    :param discrete: settings of the spiking units that sample the model's discrete latent
+        sites (a dict, e.g. ``{"refractory_steps": 5}``, or a
+        :class:`~spiking_mcmc.discrete.settings.DiscreteSettings`); see
+        :mod:`spiking_mcmc.discrete`.
     :param dynamics_options: the dynamics' settings (``spiking_mcmc.dynamics.registry
         .get(name).settings`` lists them with their defaults).
     """
@@ -79,6 +85,7 @@ class SpikingKernel(MCMCKernel):
         adaptation: str = "per_chain",
         chain_batch_size: int | None = None,
         chain_devices=None,
+        discrete=None,
         **dynamics_options,
     ):
         if (model is None) == (potential_fn is None):
@@ -109,6 +116,8 @@ class SpikingKernel(MCMCKernel):
                 InexactChainWarning,
                 stacklevel=2,
             )
+        self.discrete_settings = discrete_settings.from_options(discrete)  # issue 16
+        self.discrete_layout = None  # the model's discrete sites, known after init
         self._model, self._potential_fn = model, potential_fn
         self._step_size = step_size
         self._inverse_mass_matrix = inverse_mass_matrix
@@ -184,15 +193,27 @@ class SpikingKernel(MCMCKernel):
         points = (
             density.init_params if batch else jax.tree.map(lambda x: x[None], density.init_params)
         )
-        positions = jax.vmap(lambda p: ravel_pytree(p)[0])(points)
+        start = density.discrete  # discrete units (issue 16): layout and initial values
+        units = None if start is None else (start.values if batch else start.values[None])
+        if start is not None and not jax.tree.leaves(points):  # only discrete sites: d = 0
+            positions = jnp.zeros((units.shape[0], 0), jnp.result_type(float))
+        else:
+            positions = jax.vmap(lambda p: ravel_pytree(p)[0])(points)
         self._unravel = ravel_pytree(jax.tree.map(lambda x: x[0], points))[1]
-        if positions.shape[-1] == 0:
+        if positions.shape[-1] == 0 and start is None:
             raise validation.ModelError("the parameters are empty: nothing to sample")
         potential_fn = self._potential(model_args, model_kwargs)
-        initialization.check_start(potential_fn, points)
+        if start is None:  # (with discrete sites the start was checked with their values)
+            initialization.check_start(potential_fn, points)
+        self.discrete_layout = None if start is None else start.layout
+        block = (
+            None if start is None else discrete_block.build(start.layout, self.discrete_settings)
+        )
         self._num_warmup = num_warmup
         options = WarmupOptions(num_warmup=num_warmup, **self._options)
-        self._sampler = sampler.build(self.dynamics, self.settings, options, self._chain_batch_size)
+        self._sampler = sampler.build(
+            self.dynamics, self.settings, options, self._chain_batch_size, block
+        )
         if options.pooled and not batch:
             warnings.warn(
                 "adaptation='cross_chain' with a single chain, or with sequential or parallel "
@@ -208,13 +229,19 @@ class SpikingKernel(MCMCKernel):
             positions.shape[-1], options.dense_mass, self._inverse_mass_matrix, positions.dtype
         )
 
-        def init_all(positions, key):
+        def init_all(positions, key, values):
+            chain_units = None
+            if values is not None:  # discrete units: clocks drawn from their stationary law
+                unit_keys = jax.random.split(jax.random.fold_in(key, 16), values.shape[0])
+                chain_units = jax.vmap(
+                    lambda v, k: discrete_block.init(block, v, k, positions.dtype)
+                )(values, unit_keys)
             sampler_state = self._sampler.init(
-                positions, logdensity_and_grad, key, self._step_size, metric
+                positions, logdensity_and_grad, key, self._step_size, metric, chain_units
             )
-            return states.initial(sampler_state, self._unravel, keys)
+            return states.initial(sampler_state, self._unravel, keys, self._decode)
 
-        state = jax.jit(init_all)(positions, key_sampler[0])
+        state = jax.jit(init_all)(positions, key_sampler[0], units)
         self._sample_fn = self._sample
         if self._chain_devices is not None:
             state = sharding.place(state, self._chain_devices, options.pooled)
@@ -264,6 +291,10 @@ class SpikingKernel(MCMCKernel):
             return self._potential_fn_gen(*model_args, **model_kwargs)
         return self._potential_fn
 
+    def _decode(self, values):
+        """Discrete units' value indices -> the discrete sites' values (issue 16)."""
+        return self.discrete_layout.decode(values)
+
     def _sample(self, state: SpikingState, model_args, model_kwargs) -> SpikingState:
         """One transition of every chain in ``state`` (one chain, or a stack of them)."""
         pooled = self._options["pooled"]
@@ -275,7 +306,7 @@ class SpikingKernel(MCMCKernel):
         keys, keys_step = split[:, 0], split[:, 1]
         new, infos = self._sampler.step(keys_step, states.to_sampler(batch), logdensity_and_grad)
         batch = states.from_sampler(
-            new, infos, keys, self._unravel, batch.mean_accept_prob, self._num_warmup
+            new, infos, keys, self._unravel, batch.mean_accept_prob, self._num_warmup, self._decode
         )
         if self._chain_devices is not None:
             batch = sharding.constrain(batch, self._chain_devices, pooled)

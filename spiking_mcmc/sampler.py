@@ -14,13 +14,14 @@ flat position, and the chains' positions are flat arrays.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from spiking_mcmc import warmup as warmups
+from spiking_mcmc.discrete import block as discrete_block
 from spiking_mcmc.dynamics.base import Dynamics, PositionState
 from spiking_mcmc.warmup import WarmupOptions, WarmupState
 
@@ -31,11 +32,16 @@ class SamplerState(NamedTuple):
     states: PositionState
     warmup: WarmupState
     iteration: jax.Array
+    # discrete units (issue 16): (C, m) DiscreteState, or None for a model without discrete sites
+    discrete: Any = None
 
 
 class Sampler(NamedTuple):
-    """init(positions (C, d), logdensity_and_grad, key, step_size, metric) -> SamplerState;
-    step(keys (C,), state, logdensity_and_grad) -> (SamplerState, infos (C, ...))."""
+    """init(positions (C, d), logdensity_and_grad, key, step_size, metric, units=None)
+    -> SamplerState; step(keys (C,), state, logdensity_and_grad) -> (SamplerState, infos).
+
+    With discrete units (``build(..., discrete=block)``) ``logdensity_and_grad`` is the joint
+    (x, v) -> (l(x, v), grad_x l) and ``units`` their (C, m) initial DiscreteState."""
 
     init: callable
     step: callable
@@ -63,49 +69,87 @@ def over_chains(fn, xs, batch_size=None):
     return lax.map(fn, xs, batch_size=batch_size)
 
 
-def build(dynamics: Dynamics, settings, options: WarmupOptions, chain_batch_size=None) -> Sampler:
-    """The sampler of ``dynamics`` with its ``settings``, warmed up as ``options`` say."""
+def build(
+    dynamics: Dynamics, settings, options: WarmupOptions, chain_batch_size=None, discrete=None
+) -> Sampler:
+    """The sampler of ``dynamics`` with its ``settings``, warmed up as ``options`` say;
+    ``discrete``: the :class:`~spiking_mcmc.discrete.block.DiscreteBlock` of a model's discrete
+    units (issue 16), which alternate with the continuous network."""
     warmup_init, warmup_update = warmups.build(options, dynamics.tuner, settings)
     pooled = options.pooled
 
-    def probe(logdensity_and_grad):
+    def chain_density(logdensity_and_grad, chain_units):
+        """The density a chain's continuous network sees: l(x), or l(x | v) with units."""
+        if chain_units is None:
+            return logdensity_and_grad
+        return discrete_block.given(logdensity_and_grad, chain_units.values)
+
+    def probe(logdensity_and_grad, units=None):
+        if units is not None and not pooled:
+            # per-chain warmup probes one chain without its units: no heuristic search
+            return None
+
         def accept_probs(step_size, metric, key, states):
             params = dynamics.build(settings, metric, step_size)
             keys = jax.random.split(key, states.position.shape[0])
             _, infos = jax.vmap(
-                lambda k, s: dynamics.transition(k, s, logdensity_and_grad, params)
-            )(keys, states)
+                lambda k, s, u: dynamics.transition(
+                    k, s, chain_density(logdensity_and_grad, u), params
+                )
+            )(keys, states, units)
             return infos.accept_prob
 
         return accept_probs
 
-    def init(positions, logdensity_and_grad, key, step_size, metric) -> SamplerState:
-        states = jax.vmap(lambda x: start(logdensity_and_grad, x))(positions)
+    def init(positions, logdensity_and_grad, key, step_size, metric, units=None) -> SamplerState:
+        states = jax.vmap(lambda x, u: start(chain_density(logdensity_and_grad, u), x))(
+            positions, units
+        )
         keys = key if pooled else jax.random.split(key, positions.shape[0])
-        warmup_state = warmup_init(states, step_size, metric, keys, probe(logdensity_and_grad))
-        return SamplerState(states, warmup_state, jnp.zeros((), jnp.int32))
+        warmup_state = warmup_init(
+            states, step_size, metric, keys, probe(logdensity_and_grad, units)
+        )
+        return SamplerState(states, warmup_state, jnp.zeros((), jnp.int32), units)
 
     def step(keys, state: SamplerState, logdensity_and_grad):
         split = jax.vmap(lambda k: jax.random.split(k, 2))(keys)
         keys_transition, keys_warmup = split[:, 0], split[:, 1]
+        states, units = state.states, state.discrete
+        continuous = states.position.shape[-1] > 0
+        if units is not None:  # discrete units (issue 16): sweep them given x, then move x
+            keys_units = jax.vmap(lambda k: jax.random.fold_in(k, 16))(keys_transition)
+
+            def sweep(key_units_state):
+                key, chain_units, chain = key_units_state
+                return discrete_block.step(key, chain_units, chain, logdensity_and_grad, discrete)
+
+            units, states = over_chains(sweep, (keys_units, units, states), chain_batch_size)
+        if not continuous:  # only discrete sites: no continuous network, no warmup
+            infos = discrete_block.idle_info(
+                states.position.shape[0], states.log_density.dtype, discrete.settings.step_ms
+            )
+            infos = discrete_block.combine(infos, units, continuous)
+            return SamplerState(states, state.warmup, state.iteration + 1, units), infos
         if pooled:
             params = network_params(dynamics, settings, state.warmup)
             shared_key = jax.random.fold_in(keys_transition[0], 1)
 
-            def move(key_and_state):
-                key, chain = key_and_state
-                return dynamics.transition(key, chain, logdensity_and_grad, params, shared_key)
+            def move(key_state_units):
+                key, chain, chain_units = key_state_units
+                density = chain_density(logdensity_and_grad, chain_units)
+                return dynamics.transition(key, chain, density, params, shared_key)
 
-            states, infos = over_chains(move, (keys_transition, state.states), chain_batch_size)
+            states, infos = over_chains(move, (keys_transition, states, units), chain_batch_size)
         else:
 
-            def move(key_state_warmup):
-                key, chain, chain_warmup = key_state_warmup
+            def move(key_state_warmup_units):
+                key, chain, chain_warmup, chain_units = key_state_warmup_units
                 params = network_params(dynamics, settings, chain_warmup)
-                return dynamics.transition(key, chain, logdensity_and_grad, params)
+                density = chain_density(logdensity_and_grad, chain_units)
+                return dynamics.transition(key, chain, density, params)
 
             states, infos = over_chains(
-                move, (keys_transition, state.states, state.warmup), chain_batch_size
+                move, (keys_transition, states, state.warmup, units), chain_batch_size
             )
         warmup_state = state.warmup
         if options.num_warmup > 0:
@@ -113,11 +157,18 @@ def build(dynamics: Dynamics, settings, options: WarmupOptions, chain_batch_size
             warmup_state = lax.cond(
                 state.iteration < options.num_warmup,
                 lambda w: warmup_update(
-                    w, state.iteration, states, infos, key_warmup, probe(logdensity_and_grad)
+                    w,
+                    state.iteration,
+                    states,
+                    infos,
+                    key_warmup,
+                    probe(logdensity_and_grad, units),
                 ),
                 lambda w: w,
                 warmup_state,
             )
-        return SamplerState(states, warmup_state, state.iteration + 1), infos
+        if units is not None:
+            infos = discrete_block.combine(infos, units, continuous)
+        return SamplerState(states, warmup_state, state.iteration + 1, units), infos
 
     return Sampler(init, step)

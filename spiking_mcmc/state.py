@@ -38,6 +38,9 @@ class SpikingState(NamedTuple):
     biological_time_ms: jax.Array  # duration of the last transition in network time
     adapt_state: WarmupState  # step size, metric (decoders), warmup statistics, tuning
     rng_key: jax.Array
+    # discrete units (issue 16): DiscreteState (values, refractory clocks, last spikes) or None;
+    # z then also holds the discrete sites' values
+    discrete: Any = None
 
 
 FIELDS = (
@@ -75,31 +78,58 @@ def as_single(state: SpikingState, shared_warmup: bool) -> SpikingState:
     return single._replace(adapt_state=warmup)
 
 
+def continuous_sites(z, z_grad):
+    """The sites of ``z`` that have a gradient (all of them, unless there are discrete sites)."""
+    if isinstance(z, dict) and isinstance(z_grad, dict) and len(z) != len(z_grad):
+        return {name: z[name] for name in z_grad}
+    return z
+
+
 def positions(state: SpikingState) -> PositionState:
     """The flat (C, d) PositionState of a batch."""
+    num_chains = state.i.shape[0]
+    z = continuous_sites(state.z, state.z_grad)
+    if not jax.tree.leaves(z):  # only discrete sites: d = 0
+        empty = jnp.zeros((num_chains, 0), state.potential_energy.dtype)
+        return PositionState(empty, -state.potential_energy, empty)
     flat = jax.vmap(lambda z: ravel_pytree(z)[0])
-    return PositionState(flat(state.z), -state.potential_energy, -flat(state.z_grad))
+    return PositionState(flat(z), -state.potential_energy, -flat(state.z_grad))
 
 
 def to_sampler(state: SpikingState) -> SamplerState:
     """The core's view of a batch."""
-    return SamplerState(positions(state), state.adapt_state, state.i[0])
+    return SamplerState(positions(state), state.adapt_state, state.i[0], state.discrete)
+
+
+def with_discrete(z, sampler_state: SamplerState, decode):
+    """z with the discrete sites' values decoded from the units' value indices (issue 16)."""
+    if sampler_state.discrete is None:
+        return z
+    return {**z, **jax.vmap(decode)(sampler_state.discrete.values)}
+
+
+def unravel_all(unravel, flat):
+    """``vmap(unravel)`` over chains; an empty position (only discrete sites) is ``{}``."""
+    if flat.shape[-1] == 0:
+        return {}
+    return jax.vmap(unravel)(flat)
 
 
 def from_sampler(
-    sampler_state: SamplerState, infos, keys, unravel, mean_accept_prob, num_warmup
+    sampler_state: SamplerState, infos, keys, unravel, mean_accept_prob, num_warmup, decode=None
 ) -> SpikingState:
     """A batch after a transition with ``infos``; ``mean_accept_prob`` is the running mean
-    before it (it restarts when sampling begins)."""
+    before it (it restarts when sampling begins); ``decode``: the discrete units' value
+    indices -> the discrete sites' values."""
     states = sampler_state.states
     i = sampler_state.iteration
     count = jnp.where(i <= num_warmup, i, i - num_warmup).astype(infos.accept_prob.dtype)
     num_chains = states.position.shape[0]
     return SpikingState(
         i=jnp.full((num_chains,), i),
-        z=jax.vmap(unravel)(states.position),
+        z=with_discrete(unravel_all(unravel, states.position), sampler_state, decode),
         potential_energy=-states.log_density,
-        z_grad=jax.vmap(unravel)(-states.grad_log_density),
+        z_grad=unravel_all(unravel, -states.grad_log_density),
         accept_prob=infos.accept_prob,
         mean_accept_prob=mean_accept_prob + (infos.accept_prob - mean_accept_prob) / count,
         num_spikes=infos.num_spikes.astype(jnp.int32),
@@ -109,10 +139,11 @@ def from_sampler(
         biological_time_ms=infos.biological_time_ms,
         adapt_state=sampler_state.warmup,
         rng_key=keys,
+        discrete=sampler_state.discrete,
     )
 
 
-def initial(sampler_state: SamplerState, unravel, keys) -> SpikingState:
+def initial(sampler_state: SamplerState, unravel, keys, decode=None) -> SpikingState:
     """The batch before any transition."""
     states = sampler_state.states
     dtype = states.log_density.dtype
@@ -120,9 +151,9 @@ def initial(sampler_state: SamplerState, unravel, keys) -> SpikingState:
     zeros = jnp.zeros((num_chains,), jnp.int32)
     return SpikingState(
         i=zeros,
-        z=jax.vmap(unravel)(states.position),
+        z=with_discrete(unravel_all(unravel, states.position), sampler_state, decode),
         potential_energy=-states.log_density,
-        z_grad=jax.vmap(unravel)(-states.grad_log_density),
+        z_grad=unravel_all(unravel, -states.grad_log_density),
         accept_prob=jnp.zeros((num_chains,), dtype),
         mean_accept_prob=jnp.zeros((num_chains,), dtype),
         num_spikes=zeros,
@@ -132,6 +163,7 @@ def initial(sampler_state: SamplerState, unravel, keys) -> SpikingState:
         biological_time_ms=jnp.zeros((num_chains,), dtype),
         adapt_state=sampler_state.warmup,
         rng_key=keys,
+        discrete=sampler_state.discrete,
     )
 
 

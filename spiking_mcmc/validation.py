@@ -86,7 +86,8 @@ def check_dtype(tree, what: str):
 
 
 def check_model_sites(model, model_args, model_kwargs):
-    """Trace the model once: refuse discrete latent sites and models with no latent site."""
+    """Trace the model once: refuse discrete latent sites of infinite support and models with
+    no latent site; returns the trace."""
     from numpyro import handlers
     from numpyro.infer.initialization import init_to_uniform
 
@@ -105,13 +106,8 @@ def check_model_sites(model, model_args, model_kwargs):
                 "continuous sites only. Marginalise it out in the model (logsumexp over its "
                 "values with numpyro.factor) or use NumPyro's NUTS with enumeration."
             )
-        if site["fn"].support.is_discrete:
-            raise ModelError(
-                f"latent site {name!r} is discrete ({type(site['fn']).__name__}); the spiking "
-                "network moves through a continuous space. Marginalise it out in the model "
-                "(sum over its values with logsumexp and numpyro.factor), or sample it with "
-                "numpyro.infer.DiscreteHMCGibbs / MixedHMC instead."
-            )
+        if site["fn"].support.is_discrete:  # discrete units (issue 16): finite support only
+            check_finite_support(name, site["fn"])
         latent.append(name)
     if not latent:
         raise ModelError(
@@ -120,6 +116,29 @@ def check_model_sites(model, model_args, model_kwargs):
             "add a numpyro.sample site without obs=."
         )
     return trace
+
+
+def check_finite_support(name, fn):
+    """A discrete latent site is sampled by spiking units only when its support is finite and
+    the same for all of its elements (``enumerate_support``)."""
+    kind = type(fn).__name__
+    if not fn.has_enumerate_support:
+        raise ModelError(
+            f"latent site {name!r} is discrete with infinite support ({kind}); spiking units "
+            "sample sites with finitely many values (Bernoulli, Categorical, Binomial, ...). "
+            "Marginalise it out in the model (sum over its values with logsumexp and "
+            "numpyro.factor), or truncate it: sample a Categorical over 0..N_max with the "
+            "truncated, renormalised probabilities (e.g. probs = exp(dist.Poisson(rate)"
+            ".log_prob(jnp.arange(N_max + 1))), normalised)."
+        )
+    try:
+        fn.enumerate_support(expand=False)
+    except (NotImplementedError, ValueError) as error:
+        raise ModelError(
+            f"latent site {name!r} ({kind}) has no common support over its elements "
+            f"({error or 'enumerate_support is not available'}); give every element the same "
+            "support (e.g. one total_count for a Binomial), or split it into sites that do."
+        ) from None
 
 
 def check_init_params(init_params, potential_fn):

@@ -1,0 +1,141 @@
+"""The discrete units beside the continuous network: one chain's transition alternates them.
+
+    (v, c)  <- sweep of the units given x            (leaves p(v | x) q(c | v) invariant)
+    l, g    <- l(x | v), grad_x l(x | v)              (the continuous chain's density is now new)
+    x       <- continuous network's transition given v   (leaves p(x | v) invariant)
+
+Why the joint chain is exact. The target of the extended chain is
+pi(x, v, c) = p(x, v) q(c | v), q the refractory clocks' law (:mod:`spiking_mcmc.discrete.neuron`).
+The sweep changes (v, c) with x fixed and leaves pi(v, c | x) invariant
+(:mod:`spiking_mcmc.discrete.sweep`); the continuous transition changes x with (v, c) fixed
+and leaves p(x | v) invariant (its Metropolis step uses l(x | v) = log p(x, v) up to a
+constant), and q(c | v) does not involve x. Each of the two is therefore a Gibbs block update
+of pi, and their composition (a systematic scan) keeps pi, hence p(x, v), invariant. Warmup
+tunes only the continuous network (step size, decoders) and the continuous chain's log
+density is re-evaluated after every sweep (one extra gradient per transition).
+
+A model with no continuous sites has d = 0: only the units run.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from spiking_mcmc.discrete import neuron, sweep
+from spiking_mcmc.discrete.layout import Layout
+from spiking_mcmc.discrete.settings import DiscreteSettings
+from spiking_mcmc.dynamics.base import PositionState, TransitionInfo
+
+
+class DiscreteState(NamedTuple):
+    """One chain's discrete units (C chains stacked on a leading axis in a batch).
+
+    ``fired``, ``num_spikes``, ``changed`` and ``num_evals`` describe the last step; ask for
+    them per draw with ``MCMC.run(..., extra_fields=("discrete.fired", ...))``.
+    """
+
+    values: jax.Array  # (m,) value index of each unit (site value = support[index])
+    clocks: jax.Array  # (m,) refractory steps left (0: a silent binary neuron)
+    fired: jax.Array  # (m,) bool: the unit fired in the last step (neuron = its new value's)
+    num_spikes: jax.Array  # spikes of all units in the last step
+    changed: jax.Array  # fraction of units whose value changed in the last step
+    num_evals: jax.Array  # log density evaluations of the last step (values, no gradient)
+
+
+class DiscreteBlock(NamedTuple):
+    """Static description of the units: K_j per unit, which are binary, and the settings."""
+
+    num_values: np.ndarray  # (m,) int
+    binary: np.ndarray  # (m,) bool
+    settings: DiscreteSettings
+
+    @property
+    def num_units(self) -> int:
+        return int(self.num_values.shape[0])
+
+
+def build(layout: Layout, settings: DiscreteSettings) -> DiscreteBlock:
+    """The block of ``layout``'s units."""
+    num_values = layout.num_values
+    return DiscreteBlock(num_values, num_values == 2, settings)
+
+
+def init(block: DiscreteBlock, values, key, dtype=jnp.float32) -> DiscreteState:
+    """One chain's units at value indices ``values``, clocks drawn from q(c | v)."""
+    values = jnp.asarray(values, jnp.int32)
+    clocks = neuron.initial_clocks(
+        key, values, jnp.asarray(block.binary), block.settings.refractory_steps
+    )
+    return DiscreteState(
+        values,
+        clocks,
+        jnp.zeros(values.shape, bool),
+        jnp.zeros((), jnp.int32),
+        jnp.zeros((), dtype),
+        jnp.zeros((), jnp.int32),
+    )
+
+
+def given(logdensity_and_grad, values):
+    """x -> (l(x | v), grad l(x | v)) from the joint (x, v) -> (l, grad_x l)."""
+    return lambda position: logdensity_and_grad(position, values)
+
+
+def step(key, units: DiscreteState, state: PositionState, logdensity_and_grad, block):
+    """Sweep one chain's units given x, then re-evaluate the continuous chain's density."""
+    rule = sweep.RULES[block.settings.update]
+    position = state.position
+
+    def log_density_fn(values):
+        return logdensity_and_grad(position, values)[0]
+
+    result = rule(
+        key,
+        units.values,
+        units.clocks,
+        log_density_fn,
+        block.num_values,
+        block.binary,
+        block.settings.refractory_steps,
+    )
+    log_density, grad = logdensity_and_grad(position, result.values)
+    changed = jnp.mean((result.values != units.values).astype(units.changed.dtype))
+    new_units = DiscreteState(
+        result.values,
+        result.clocks,
+        result.fired,
+        jnp.sum(result.fired).astype(jnp.int32),
+        changed,
+        result.num_evals,
+    )
+    return new_units, PositionState(position, log_density, grad)
+
+
+def idle_info(num_chains: int, dtype, step_ms: float) -> TransitionInfo:
+    """The continuous network's info when there is none (d = 0): nothing moved, nothing to
+    reject, one step of the units' time."""
+    zeros = jnp.zeros((num_chains,), jnp.int32)
+    return TransitionInfo(
+        accept_prob=jnp.ones((num_chains,), dtype),
+        is_accepted=jnp.ones((num_chains,), bool),
+        diverging=jnp.zeros((num_chains,), bool),
+        num_spikes=zeros,
+        num_grad_evals=zeros,
+        num_steps=zeros,
+        biological_time_ms=jnp.full((num_chains,), step_ms, dtype),
+        spike_counts=jnp.zeros((num_chains, 2, 0), jnp.int32),
+    )
+
+
+def combine(infos, units: DiscreteState, continuous: bool):
+    """The transition's info: the whole network's spikes (continuous + discrete units) and,
+    with a continuous part, the gradient evaluated after the sweep."""
+    extra_grads = 1 if continuous else 0
+    return infos._replace(
+        num_spikes=infos.num_spikes + units.num_spikes.astype(infos.num_spikes.dtype),
+        num_grad_evals=infos.num_grad_evals + extra_grads,
+    )
