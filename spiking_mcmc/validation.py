@@ -121,6 +121,9 @@ def check_model_sites(model, model_args, model_kwargs):
 def check_finite_support(name, fn):
     """A discrete latent site is sampled by spiking units only when its support is finite and
     the same for all of its elements (``enumerate_support``)."""
+    from spiking_mcmc.discrete.layout import elementary
+
+    fn = elementary(fn)
     kind = type(fn).__name__
     if not fn.has_enumerate_support:
         raise ModelError(

@@ -121,9 +121,19 @@ class Layout(NamedTuple):
         return ok
 
 
+def elementary(fn):
+    """The distribution of one element: ``Independent`` (``.to_event``) only declares batch
+    dimensions to be event dimensions, so its elements are still separate units."""
+    from numpyro.distributions import Independent
+
+    while isinstance(fn, Independent):
+        fn = fn.base_dist
+    return fn
+
+
 def site_of(name: str, site: dict) -> Site:
     """The :class:`Site` of a traced NumPyro sample site with finite (enumerable) support."""
-    fn = site["fn"]
+    fn = elementary(site["fn"])
     value = np.asarray(site["value"])
     support = np.asarray(fn.enumerate_support(expand=False))
     support = np.broadcast_to(support, (support.shape[0], *value.shape)).astype(value.dtype)
