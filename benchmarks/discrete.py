@@ -4,7 +4,7 @@ MixedHMC on posteriors with exact answers (enumeration).
     python benchmarks/discrete.py            # full size: 4 chains, 1000 warmup, 4000 draws
     python benchmarks/discrete.py --num-samples 1000 --models boltzmann_machine_16
 
-Methods (every one through ``numpyro.infer.MCMC``, chains run one after another):
+Methods (every one through its own ``init`` / ``sample``, chains one after another):
 
     spiking              SpikingKernel(model), default settings
     spiking-synchronous  the same with every unit stepping at once (NOT exact: the negative
@@ -18,8 +18,9 @@ The check (the issue's "done when"): every reference quantity (posterior probabi
 discrete sites, means of the continuous ones) within 4 MCSE of the exact answer, sds within 10%
 for quantities that are not 0/1 indicators (an indicator's sd is fixed by its mean), bulk
 ESS >= 400 and split R-hat <= 1.01 for every quantity. Time: wall time of warmup and sampling
-together, measured on a second ``MCMC.run`` with another key so that compilation (the first
-run) is apart. ESS per second = min bulk ESS / that time; spikes per effective sample = all
+of all chains, in loops compiled ahead of time (as ``spiking_mcmc.timing.timed_run``, which
+cannot drive NumPyro's Gibbs kernels: they take one key at a time); compilation is reported
+apart. ESS per second = min bulk ESS / that time; spikes per effective sample = all
 spikes of the sampling phase (continuous network and discrete units) / min bulk ESS.
 Results: ``<out>/results.json`` (with the machine) and ``<out>/table.md``.
 """
@@ -101,28 +102,75 @@ def kernel_for(method: str, posterior):
     raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
 
 
-def run(kernel, posterior, key, num_warmup, num_samples, num_chains, extra_fields=()):
-    """Two MCMC runs (compile, then timed); returns (mcmc of the timed run, seconds, compile s)."""
-    from numpyro.infer import MCMC
+def _compiled(fn, *args):
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    return compiled, time.perf_counter() - start
 
-    def once(k):
-        mcmc = MCMC(
-            kernel,
-            num_warmup=num_warmup,
-            num_samples=num_samples,
-            num_chains=num_chains,
-            chain_method="sequential",
-            progress_bar=False,
-        )
-        start = time.perf_counter()
-        mcmc.run(k, *posterior.args, extra_fields=extra_fields, **posterior.kwargs)
-        jax.block_until_ready(mcmc.get_samples())
-        return mcmc, time.perf_counter() - start
 
-    key_compile, key_timed = jax.random.split(key)
-    _, first = once(key_compile)
-    mcmc, seconds = once(key_timed)
-    return mcmc, seconds, max(first - seconds, 0.0)
+def _timed(fn, *args):
+    start = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    return out, time.perf_counter() - start
+
+
+def run(kernel, posterior, key, num_warmup, num_samples, num_chains, fields=()):
+    """Chains one after another through the kernel's own ``init`` / ``sample``, in loops
+    compiled ahead of time (compilation timed apart, once); NumPyro's Gibbs kernels take one
+    key at a time, so every method runs this way. Returns (samples (chain, draw, ...),
+    fields (chain, draw, ...), seconds of warmup and sampling, compile seconds)."""
+    from numpyro.util import nested_attrgetter
+
+    args, kwargs = posterior.args, posterior.kwargs
+    sample_field = kernel.sample_field
+
+    def warmup(state):
+        return jax.lax.fori_loop(0, num_warmup, lambda _, s: kernel.sample(s, args, kwargs), state)
+
+    def sample(state):
+        def body(state, _):
+            state = kernel.sample(state, args, kwargs)
+            extra = nested_attrgetter(*fields)(state) if fields else ()
+            extra = extra if len(fields) != 1 else (extra,)
+            return state, (getattr(state, sample_field), dict(zip(fields, extra, strict=True)))
+
+        return jax.lax.scan(body, state, None, length=num_samples)
+
+    compiled, compile_s, seconds = None, 0.0, 0.0
+    draws, extras = [], []
+    for key_chain in jax.random.split(key, num_chains):
+        state = kernel.init(key_chain, num_warmup, None, args, kwargs)
+        if compiled is None:
+            warmup_fn, warmup_compile = _compiled(warmup, state)
+            state_after, _ = _timed(warmup_fn, state)
+            sample_fn, sample_compile = _compiled(sample, state_after)
+            compiled, compile_s = (warmup_fn, sample_fn), warmup_compile + sample_compile
+        state, warmup_s = _timed(compiled[0], state)
+        (state, (z, extra)), sampling_s = _timed(compiled[1], state)
+        seconds += warmup_s + sampling_s
+        constrain = kernel.postprocess_fn(args, kwargs)
+        draws.append(jax.vmap(constrain)(z))
+        extras.append(extra)
+    samples = {k: np.stack([np.asarray(d[k]) for d in draws]) for k in draws[0]}
+    samples = with_deterministic(posterior, samples)
+    extra = {k: np.stack([np.asarray(e[k]) for e in extras]) for k in extras[0]}
+    return samples, extra, seconds, compile_s
+
+
+def with_deterministic(posterior, samples: dict) -> dict:
+    """Add the model's deterministic sites where a kernel's samples lack them (NumPyro's
+    standalone DiscreteGibbs returns the latent sites only): replay the model at each draw."""
+    from numpyro import handlers
+
+    def replay(z):
+        model = handlers.substitute(handlers.seed(posterior.model, 0), data=z)
+        trace = handlers.trace(model).get_trace(*posterior.args, **posterior.kwargs)
+        return {k: v["value"] for k, v in trace.items() if v["type"] == "deterministic"}
+
+    first = jax.tree.map(lambda x: x[0, 0], samples)
+    if set(replay(first)) <= set(samples):
+        return samples
+    return {**jax.vmap(jax.vmap(replay))(samples), **samples}
 
 
 def check(posterior, samples: dict) -> dict:
@@ -173,11 +221,10 @@ def bench_one(name, method, key, num_warmup, num_samples, num_chains) -> dict | 
     if kernel is None:
         return None
     spiking = method.startswith("spiking")
-    extra = ("num_spikes", "discrete.num_spikes", "discrete.changed") if spiking else ()
-    mcmc, seconds, compile_s = run(
-        kernel, posterior, key, num_warmup, num_samples, num_chains, extra
+    fields = ("num_spikes", "discrete.num_spikes", "discrete.changed") if spiking else ()
+    samples, extra, seconds, compile_s = run(
+        kernel, posterior, key, num_warmup, num_samples, num_chains, fields
     )
-    samples = mcmc.get_samples(group_by_chain=True)
     record = check(posterior, samples)
     record.update(
         model=name,
@@ -190,15 +237,14 @@ def bench_one(name, method, key, num_warmup, num_samples, num_chains) -> dict | 
         num_samples=num_samples,
     )
     if spiking:
-        fields = mcmc.get_extra_fields(group_by_chain=True)
-        spikes = float(np.sum(np.asarray(fields["num_spikes"], np.int64)))
-        discrete_spikes = float(np.sum(np.asarray(fields["discrete.num_spikes"], np.int64)))
+        spikes = float(np.sum(extra["num_spikes"], dtype=np.int64))
+        discrete_spikes = float(np.sum(extra["discrete.num_spikes"], dtype=np.int64))
         record.update(
             spikes=spikes,
             discrete_spikes=discrete_spikes,
             spikes_per_ess=spikes / record["min_ess_bulk"],
             discrete_spikes_per_ess=discrete_spikes / record["min_ess_bulk"],
-            changed=float(np.mean(fields["discrete.changed"])),
+            changed=float(np.mean(extra["discrete.changed"])),
         )
     return record
 

@@ -39,7 +39,8 @@ def pair_index(num_units):
 
 def model(weights, biases):
     n = biases.shape[0]
-    s = numpyro.sample("s", dist.Bernoulli(0.5).expand([n]).to_event(1))
+    with numpyro.plate("units", n):
+        s = numpyro.sample("s", dist.Bernoulli(0.5))
     x = s.astype(weights.dtype)
     numpyro.factor("energy", 0.5 * x @ weights @ x + biases @ x)
     i, j = pair_index(n)

@@ -97,12 +97,16 @@ def step(key, units: DiscreteState, state: PositionState, logdensity_and_grad, b
         key,
         units.values,
         units.clocks,
+        state.log_density,
         log_density_fn,
         block.num_values,
         block.binary,
         block.settings.refractory_steps,
     )
-    log_density, grad = logdensity_and_grad(position, result.values)
+    if position.shape[-1] == 0:  # only discrete sites: l was carried through the sweep
+        log_density, grad = result.log_density, state.grad_log_density
+    else:
+        log_density, grad = logdensity_and_grad(position, result.values)
     changed = jnp.mean((result.values != units.values).astype(units.changed.dtype))
     new_units = DiscreteState(
         result.values,

@@ -50,15 +50,24 @@ from jax import lax
 
 def membrane_potentials(log_density_fn, values, unit, num_values, max_values):
     """u_k = l(s_unit = k, rest) for k = 0..max_values-1; -inf where k >= K (no such value) or
-    where the density is not a number.
-
-    ``log_density_fn(values) -> l`` is evaluated once per value, vmapped (one vmapped pair for
-    a binary unit).
-    """
+    where the density is not a number. One vmapped evaluation per value."""
     ks = jnp.arange(max_values)
     candidates = jnp.minimum(ks, num_values - 1)
     log_density = jax.vmap(lambda k: log_density_fn(values.at[unit].set(k)))(candidates)
     return jnp.where((ks < num_values) & ~jnp.isnan(log_density), log_density, -jnp.inf)
+
+
+def membrane_potentials_from(current, log_density_fn, values, unit, num_values, max_values):
+    """:func:`membrane_potentials` when l at the current values is known (``current``): only
+    the K - 1 other values are evaluated (one evaluation for a binary unit)."""
+    value = values[unit]
+    i = jnp.arange(max_values - 1)
+    others = (value + 1 + i) % num_values
+    log_density = jax.vmap(lambda k: log_density_fn(values.at[unit].set(k)))(others)
+    log_density = jnp.where(jnp.isnan(log_density), -jnp.inf, log_density)
+    index = jnp.where(i < num_values - 1, others, max_values)  # padding: dropped
+    potentials = jnp.full((max_values,), -jnp.inf, log_density.dtype).at[value].set(current)
+    return potentials.at[index].set(log_density, mode="drop")
 
 
 def firing_logits(potentials, binary, log_tau):
@@ -89,24 +98,25 @@ def step(key, value, clock, potentials, binary, refractory_steps):
 
 
 def free_or_refractory(
-    key, values, clock, unit, log_density_fn, num_values, max_values, binary, refractory_steps
+    key, values, clock, current, unit, log_density_fn, num_values, max_values, binary, tau
 ):
-    """Step unit ``unit`` of ``values``; the density is evaluated only when the unit is free
-    (a ``lax.cond``: under ``vmap`` both branches run, with the same result)."""
+    """Step unit ``unit`` of ``values`` whose log density is ``current``: (value, clock,
+    fired, log density at the new values, evaluations made). The density is evaluated only
+    when the unit is free (a ``lax.cond``, left out when tau = 1: every unit is always free;
+    under ``vmap`` both branches run, with the same result)."""
     value = values[unit]
 
     def free(_):
-        u = membrane_potentials(log_density_fn, values, unit, num_values, max_values)
-        return step(key, value, clock, u, binary, refractory_steps) + (num_values,)
+        u = membrane_potentials_from(current, log_density_fn, values, unit, num_values, max_values)
+        new_value, new_clock, fired = step(key, value, clock, u, binary, tau)
+        return new_value, new_clock, fired, u[new_value], num_values - 1
 
     def refractory(_):
-        return (
-            value,
-            (clock - 1).astype(clock.dtype),
-            jnp.asarray(False),
-            jnp.zeros_like(num_values),
-        )
+        no = jnp.zeros_like(num_values)
+        return value, (clock - 1).astype(clock.dtype), jnp.asarray(False), current, no
 
+    if tau == 1:
+        return free(None)
     return lax.cond(clock >= 2, refractory, free, None)
 
 

@@ -22,9 +22,10 @@ The rule is kept as the deliberately broken update of the exactness check
 :class:`~spiking_mcmc.dynamics.base.InexactChainWarning`). It is exact only when the units are
 conditionally independent given x (e.g. a mixture's assignments).
 
-Costs: a sweep evaluates the log density K_j times for every free unit j (m sequential steps of
-one vmapped evaluation over the K_j values); the synchronous rule makes the same evaluations
-in one vmapped batch.
+Costs: a sweep evaluates the log density K_j - 1 times for every free unit j (m sequential
+steps of one vmapped evaluation over its other values; l at the current values is carried
+through the sweep): m evaluations for m binary units. The synchronous rule evaluates all K_j
+values of every unit in one vmapped batch.
 """
 
 from __future__ import annotations
@@ -44,11 +45,16 @@ class SweepResult(NamedTuple):
     values: jax.Array  # (m,) value indices
     clocks: jax.Array  # (m,) refractory steps left
     fired: jax.Array  # (m,) bool: the unit fired a spike in this sweep
+    log_density: jax.Array  # l(x, v) at the new values
     num_evals: jax.Array  # log density evaluations of this sweep
 
 
-def sequential(key, values, clocks, log_density_fn, num_values, binary, refractory_steps):
-    """Units step one at a time in a uniformly random order (exact)."""
+def sequential(
+    key, values, clocks, log_density, log_density_fn, num_values, binary, refractory_steps
+):
+    """Units step one at a time in a uniformly random order (exact). ``log_density`` is l at
+    the current values; it is carried through the sweep, so a unit evaluates only its K - 1
+    other values."""
     num_units = values.shape[0]
     max_values = int(num_values.max())
     key_order, key_steps = jax.random.split(key)
@@ -56,12 +62,13 @@ def sequential(key, values, clocks, log_density_fn, num_values, binary, refracto
     num_values, binary = jnp.asarray(num_values), jnp.asarray(binary)
 
     def body(i, carry):
-        values, clocks, fired, num_evals = carry
+        values, clocks, fired, current, num_evals = carry
         unit = order[i]
-        value, clock, spike, evals = neuron.free_or_refractory(
+        value, clock, spike, current, evals = neuron.free_or_refractory(
             jax.random.fold_in(key_steps, i),
             values,
             clocks[unit],
+            current,
             unit,
             log_density_fn,
             num_values[unit],
@@ -73,14 +80,17 @@ def sequential(key, values, clocks, log_density_fn, num_values, binary, refracto
             values.at[unit].set(value),
             clocks.at[unit].set(clock),
             fired.at[unit].set(spike),
+            current,
             num_evals + evals,
         )
 
-    start = (values, clocks, jnp.zeros(values.shape, bool), jnp.zeros((), jnp.int32))
+    start = (values, clocks, jnp.zeros(values.shape, bool), log_density, jnp.zeros((), jnp.int32))
     return SweepResult(*lax.fori_loop(0, num_units, body, start))
 
 
-def synchronous(key, values, clocks, log_density_fn, num_values, binary, refractory_steps):
+def synchronous(
+    key, values, clocks, log_density, log_density_fn, num_values, binary, refractory_steps
+):
     """Every unit steps at once from the potentials at the sweep's start (NOT exact)."""
     num_units = values.shape[0]
     max_values = int(num_values.max())
@@ -94,7 +104,8 @@ def synchronous(key, values, clocks, log_density_fn, num_values, binary, refract
         keys, values, clocks, potentials, binary, refractory_steps
     )
     num_evals = jnp.sum(jnp.where(clocks >= 2, 0, num_values)).astype(jnp.int32)
-    return SweepResult(new_values, new_clocks, fired, num_evals)
+    new_log_density = log_density_fn(new_values)
+    return SweepResult(new_values, new_clocks, fired, new_log_density, num_evals + 1)
 
 
 RULES = {"sequential": sequential, "synchronous": synchronous}
