@@ -222,9 +222,11 @@ def bench_one(name, method, key, num_warmup, num_samples, num_chains) -> dict | 
         return None
     spiking = method.startswith("spiking")
     fields = ("num_spikes", "discrete.num_spikes", "discrete.changed") if spiking else ()
+    load_before = os.getloadavg()[0]
     samples, extra, seconds, compile_s = run(
         kernel, posterior, key, num_warmup, num_samples, num_chains, fields
     )
+    load = (load_before, os.getloadavg()[0])
     record = check(posterior, samples)
     record.update(
         model=name,
@@ -235,6 +237,7 @@ def bench_one(name, method, key, num_warmup, num_samples, num_chains) -> dict | 
         num_chains=num_chains,
         num_warmup=num_warmup,
         num_samples=num_samples,
+        load_average=load,
     )
     if spiking:
         spikes = float(np.sum(extra["num_spikes"], dtype=np.int64))

@@ -120,8 +120,8 @@ def step(key, units: DiscreteState, state: PositionState, logdensity_and_grad, b
 
 
 def idle_info(num_chains: int, dtype, step_ms: float) -> TransitionInfo:
-    """The continuous network's info when there is none (d = 0): nothing moved, nothing to
-    reject, one step of the units' time."""
+    """The continuous network's info when there is none (d = 0): nothing to reject, no
+    gradient, one step of the units (``num_steps`` = 1, ``step_ms`` of biological time)."""
     zeros = jnp.zeros((num_chains,), jnp.int32)
     return TransitionInfo(
         accept_prob=jnp.ones((num_chains,), dtype),
@@ -129,7 +129,7 @@ def idle_info(num_chains: int, dtype, step_ms: float) -> TransitionInfo:
         diverging=jnp.zeros((num_chains,), bool),
         num_spikes=zeros,
         num_grad_evals=zeros,
-        num_steps=zeros,
+        num_steps=jnp.ones((num_chains,), jnp.int32),
         biological_time_ms=jnp.full((num_chains,), step_ms, dtype),
         spike_counts=jnp.zeros((num_chains, 2, 0), jnp.int32),
     )
