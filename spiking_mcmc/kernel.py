@@ -39,8 +39,9 @@ __all__ = ["SpikingKernel", "SpikingState"]
 class SpikingKernel(MCMCKernel):
     """Sample a NumPyro model (or a potential function) with a stochastic spiking network.
 
-    :param model: a NumPyro model with continuous latent sites (constrained sites are mapped to
-        the unconstrained space by NumPyro's transforms, as for NUTS).
+    :param model: a NumPyro model (constrained continuous sites are mapped to the unconstrained
+        space by NumPyro's transforms, as for NUTS; discrete sites of finite support are sampled
+        by spiking units, :mod:`spiking_mcmc.discrete`).
     :param potential_fn: alternatively, the negative log density of a pytree of parameters
         (then ``MCMC.run(..., init_params=...)`` is required).
     :param dynamics: ``"hamiltonian"`` (default: exact integrate-and-fire Hamiltonian network),
