@@ -254,13 +254,26 @@ class SpikingKernel(MCMCKernel):
     # -- the network --------------------------------------------------------------------------
     def logdensity_and_grad(self, model_args=None, model_kwargs=None):
         """x -> (log p(x), grad log p(x)) on the flat unconstrained space, for the last run's
-        model arguments (or the ones given)."""
+        model arguments (or the ones given); with discrete sites (x, v) -> (l(x, v), grad_x)."""
         if self._unravel is None:
             raise ValueError("run the kernel (MCMC.run) before asking for its log density")
         stored_args, stored_kwargs = self._model_args or ((), {})
         args = stored_args if model_args is None else model_args
         kwargs = stored_kwargs if model_kwargs is None else model_kwargs
-        return initialization.log_density_and_grad(self._potential(args, kwargs), self._unravel)
+        joint = initialization.log_density_and_grad(self._potential(args, kwargs), self._unravel)
+        if self.discrete_layout is None:
+            return joint
+
+        def given_units(position, values=None):  # discrete units (issue 16): l(x | v)
+            if values is None:
+                raise ValueError(
+                    "this model has discrete sites: its log density is l(x, v), v the discrete "
+                    "units' value indices (state.discrete.values); call f(x, values). The "
+                    "discrete units' spikes are per-draw fields (spiking_mcmc.discrete.neural)."
+                )
+            return joint(position, values)
+
+        return given_units
 
     def network_params(self, state: SpikingState):
         """The network of one chain's state (the dynamics' params: decoders, step, ...)."""

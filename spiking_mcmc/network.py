@@ -129,9 +129,12 @@ def describe(kernel, state, hessian: bool = True):
         return network, None
     from jax.flatten_util import ravel_pytree
 
+    from spiking_mcmc.state import continuous_sites
+
     logdensity_and_grad = kernel.logdensity_and_grad()
-    position = ravel_pytree(state.z)[0]
-    h = hessian_of_potential(lambda x: -logdensity_and_grad(x)[0], position)
+    position = ravel_pytree(continuous_sites(state.z, state.z_grad))[0]
+    units = () if state.discrete is None else (state.discrete.values,)  # W given the units
+    h = hessian_of_potential(lambda x: -logdensity_and_grad(x, *units)[0], position)
     return network, recurrent_weights(network.decoders, h)
 
 

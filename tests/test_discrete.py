@@ -189,6 +189,11 @@ def test_continuous_and_discrete_sites_together_are_exact_and_spikes_cover_both(
     rec = discrete_neural.from_fields(fields, kernel)
     assert rec.spikes.shape == (2000, 3) and rec.names == ["c=0", "c=1", "c=2"]
     np.testing.assert_array_equal(rec.spikes.argmax(axis=1), samples["c"][0])
+    # the continuous network given the chain's units: W from the Hessian of -l(x | v)
+    _, weights = kernel.get_network(kernel.chain(mcmc.last_state, 0))
+    assert weights.shape == (1, 1) and float(weights[0, 0]) < 0
+    with pytest.raises(ValueError, match="discrete sites"):
+        kernel.logdensity_and_grad()(jnp.zeros(1))
 
 
 def binomial_and_categories():
