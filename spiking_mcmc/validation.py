@@ -102,9 +102,10 @@ def check_model_sites(model, model_args, model_kwargs):
             continue
         if site["infer"].get("enumerate") == "parallel":
             raise ModelError(
-                f"latent site {name!r} is marked for enumeration; the spiking kernel samples "
-                "continuous sites only. Marginalise it out in the model (logsumexp over its "
-                "values with numpyro.factor) or use NumPyro's NUTS with enumeration."
+                f"latent site {name!r} is marked for enumeration; the spiking kernel does not "
+                "sum sites out. Remove infer={'enumerate': 'parallel'} to have spiking units "
+                "sample it, marginalise it in the model (logsumexp over its values with "
+                "numpyro.factor), or use NumPyro's NUTS with enumeration."
             )
         if site["fn"].support.is_discrete:  # discrete units (issue 16): finite support only
             check_finite_support(name, site["fn"])

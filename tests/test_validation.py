@@ -33,7 +33,7 @@ def test_infinite_discrete_site_is_named_with_the_way_out():
         numpyro.sample("mu", dist.Normal())
         numpyro.sample("count", dist.Poisson(3.0))
 
-    with pytest.raises(ModelError, match=r"'count' is discrete with infinite.*[Mm]arginalise.*trunc"):
+    with pytest.raises(ModelError, match=r"'count' .*infinite.*[Mm]arginalise.*trunc"):
         mcmc_run(PoissonKernel(model))
 
 
