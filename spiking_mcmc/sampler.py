@@ -118,12 +118,14 @@ def build(
         continuous = states.position.shape[-1] > 0
         if units is not None:  # discrete units (issue 16): sweep them given x, then move x
             keys_units = jax.vmap(lambda k: jax.random.fold_in(k, 16))(keys_transition)
-
-            def sweep(key_units_state):
-                key, chain_units, chain = key_units_state
-                return discrete_block.step(key, chain_units, chain, logdensity_and_grad, discrete)
-
-            units, states = over_chains(sweep, (keys_units, units, states), chain_batch_size)
+            units, states = discrete_block.step_chains(
+                keys_units,
+                units,
+                states,
+                logdensity_and_grad,
+                discrete,
+                lambda fn, xs: over_chains(fn, xs, chain_batch_size),
+            )
         if not continuous:  # only discrete sites: no continuous network, no warmup
             infos = discrete_block.idle_info(
                 states.position.shape[0], states.log_density.dtype, discrete.settings.step_ms

@@ -223,9 +223,11 @@ def test_binomial_and_categorical_sites_in_a_plate_are_exact():
 
 
 # -- NumPyro, ArviZ and the neural lens -------------------------------------------------------
-def test_discrete_only_model_through_mcmc_and_arviz():
+def test_discrete_only_model_through_mcmc_and_arviz_in_chain_batches():
     posterior = small_boltzmann()
-    mcmc, kernel = run(posterior.model, *posterior.args, num_samples=200, num_warmup=50)
+    mcmc, kernel = run(
+        posterior.model, *posterior.args, num_samples=200, num_warmup=50, chain_batch_size=2
+    )
     idata = az.from_numpyro(mcmc)
     assert {"s", "pairs"} <= set(idata.posterior.data_vars)
     fields = mcmc.get_extra_fields(group_by_chain=True)

@@ -119,6 +119,31 @@ def step(key, units: DiscreteState, state: PositionState, logdensity_and_grad, b
     return new_units, PositionState(position, log_density, grad)
 
 
+def step_chains(
+    keys, units: DiscreteState, states: PositionState, logdensity_and_grad, block, over
+):
+    """:func:`step` for every chain, ``over(fn, xs)`` mapping over the chain axis (``vmap``, or
+    ``lax.map`` in batches, which cannot batch the empty positions of a model without
+    continuous sites: those are rebuilt outside the map)."""
+    if states.position.shape[-1] > 0:
+
+        def one(key_units_state):
+            key, chain_units, chain = key_units_state
+            return step(key, chain_units, chain, logdensity_and_grad, block)
+
+        return over(one, (keys, units, states))
+
+    def one_discrete(key_units_density):
+        key, chain_units, log_density = key_units_density
+        empty = jnp.zeros((0,), log_density.dtype)
+        chain = PositionState(empty, log_density, empty)
+        new_units, new = step(key, chain_units, chain, logdensity_and_grad, block)
+        return new_units, new.log_density
+
+    units, log_density = over(one_discrete, (keys, units, states.log_density))
+    return units, states._replace(log_density=log_density)
+
+
 def idle_info(num_chains: int, dtype, step_ms: float) -> TransitionInfo:
     """The continuous network's info when there is none (d = 0): nothing to reject, no
     gradient, one step of the units (``num_steps`` = 1, ``step_ms`` of biological time)."""
