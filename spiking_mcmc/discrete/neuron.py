@@ -1,6 +1,7 @@
 """One discrete unit's time step: a refractory neuron, or a winner-take-all group of K neurons.
 
-    membrane potentials  u_k = l(x, s_j = k, s_rest)   (k < K_j: one vmapped evaluation per value)
+    membrane potentials  u_k = l(x, s_j = k, s_rest)   (k < K_j; l at the current value is known,
+                         the K_j - 1 others are one vmapped evaluation: one for a binary unit)
     binary unit (K = 2): one neuron; free, it fires with  P = sigmoid(u_1 - u_0 - log tau)
     K-valued unit:       K neurons, neuron k codes value k; free, neuron k fires with softmax(u)_k
     a spike sets the unit's value to the neuron's value for tau steps (its refractory period)
