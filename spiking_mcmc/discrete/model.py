@@ -130,13 +130,14 @@ def initialize(
             return _strategy_values(model, k, init_strategy, model_args, model_kwargs, layout)
 
         try:
-            values = jax.vmap(draw)(key_values)
+            values = jax.jit(jax.vmap(draw))(key_values)  # one compilation, not op by op
         except jax.errors.JAXTypeError:  # Python control flow on values: one chain at a time
             values = jnp.stack([draw(k) for k in key_values])
     conditioned_model = conditioned(model)
     info = None
+    decode = jax.jit(layout.decode)
     for attempt in range(min(MAX_TRIES, num_chains)):
-        kwargs = {**model_kwargs, VALUES_KWARG: layout.decode(values[attempt])}
+        kwargs = {**model_kwargs, VALUES_KWARG: decode(values[attempt])}
         try:
             info = initialize_model(
                 key,
@@ -173,12 +174,11 @@ def initialize(
 def _finite_values(potential_fn, stacked, values, reference, num_chains):
     """Each chain's values, or the reference chain's where (x_c, s_c) has no finite density."""
     if jax.tree.leaves(stacked):
-        energies = jax.vmap(potential_fn)(stacked, values)
-        fallback = jax.vmap(potential_fn)(
-            stacked, jnp.broadcast_to(values[reference], values.shape)
-        )
+        energy = jax.jit(jax.vmap(potential_fn))  # one compilation, not op by op
+        energies = energy(stacked, values)
+        fallback = energy(stacked, jnp.broadcast_to(values[reference], values.shape))
     else:
-        energies = jax.vmap(lambda v: potential_fn({}, v))(values)
+        energies = jax.jit(jax.vmap(lambda v: potential_fn({}, v)))(values)
         fallback = jnp.broadcast_to(energies[reference], energies.shape)
     if validation.is_traced(energies):
         return values
