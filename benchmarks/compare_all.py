@@ -1,51 +1,34 @@
 """The full comparison: every reference posterior (and the 100-d Gaussian), every method.
 
-    python benchmarks/compare_all.py                       # writes benchmarks/results/cpu/
-    python benchmarks/compare_all.py --resume               # continue an interrupted run
-    python benchmarks/compare_all.py --methods nuts,spiking-poisson --models a,b
-    python benchmarks/compare_all.py --out benchmarks/results/lif --methods spiking-lif,nuts
+    python -m benchmarks.compare_all                   # writes benchmarks/results/cpu/
+    python -m benchmarks.compare_all --resume          # continue an interrupted run
+    python -m benchmarks.compare_all --methods nuts,spiking-poisson --models a,b
+    python -m benchmarks.compare_all --out benchmarks/results/lif --methods spiking-lif,nuts
 
-Writes results.json (one record per pair, with machine, versions, seed, settings), results.md
-(the Markdown table the README shows), the printed table (table.txt) and the figures.
+``python -m benchmarks`` with these defaults (any of its flags overrides them). Writes
+results.json (one record per run, with machine, versions, seed, settings), table.txt (the
+printed table), results.md (the Markdown the README's tables come from) and the figures.
 """
 
-import argparse
+import sys
 from pathlib import Path
-
-import models
-from benchmarks import harness, report
-from benchmarks import methods as m
 
 HERE = Path(__file__).parent
 
 
-def main():
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    default_models = models.list_models(include_synthetic=False) + ["gaussian_ill_d100"]
-    # the LIF network (not exact by construction) runs only when named: --methods spiking-lif
-    available = m.available_methods(default_only=True)
-    parser.add_argument("--models", default=",".join(default_models))
-    parser.add_argument("--methods", default=",".join(available))
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "cpu")
-    parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--warmup", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--resume", action="store_true")
-    args = parser.parse_args()
-    settings = m.Settings(num_warmup=args.warmup, num_samples=args.samples, seed=args.seed)
-    model_names = args.models.split(",")
-    results = harness.run(
-        model_names, args.methods.split(","), settings, args.out, resume=args.resume
-    )
-    text = report.table(results)
-    print(text)
-    (args.out / "table.txt").write_text(text + "\n")
-    (args.out / "results.md").write_text(report.markdown_table(results) + "\n")
-    for path in report.figures(results, args.out, default_model=model_names[0]):
-        print(f"figure: {path}")
+def defaults() -> list[str]:
+    import models
+
+    posteriors = models.list_models(include_synthetic=False) + ["gaussian_ill_d100"]
+    return ["--models", ",".join(posteriors), "--out", str(HERE / "results" / "cpu")]
+
+
+def main(argv=None):
+    from benchmarks import __main__ as cli
+
+    argv = defaults() + list(sys.argv[1:] if argv is None else argv)
+    return cli.main(argv, prog="python -m benchmarks.compare_all")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

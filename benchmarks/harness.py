@@ -1,89 +1,154 @@
-"""Run (model, method) pairs, write each result as soon as it is done, resume after a stop."""
+"""Run a grid of cases, write each record as soon as it is done, resume after a stop.
+
+    cases   = [Case(model, method, num_chains, settings), ...]
+    results = run(cases, run_case, out)     # out/results.json: records, machine, settings
+
+``run_case(case, out) -> record`` does the work (:func:`run_method`: one method on one
+benchmark posterior; a script may pass its own). A record is keyed by (model, method,
+num_chains); ``resume`` skips a case whose record is there in the current format. Records of
+an older format are migrated when read (benchmarks.migrate) and their cases run again.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
-from benchmarks import methods as m
+from benchmarks import migrate
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One cell of a grid: what runs (method) on what (model) with how many chains."""
+
+    model: str
+    method: str
+    num_chains: int
+    settings: Any = None  # what run_case needs (benchmarks.methods.Settings for the samplers)
+
+    @property
+    def key(self) -> tuple:
+        return (self.model, self.method, self.num_chains)
+
+
+def key_of(record: dict) -> tuple:
+    return (record["model"], record["method"], record.get("num_chains"))
 
 
 def machine() -> dict:
+    """Where the records were measured: hardware and library versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import jax
-    import numpyro
 
-    import spiking_mcmc
-
-    try:
-        import arviz
-
-        arviz_version = arviz.__version__
-    except Exception:  # noqa: BLE001 - a missing version string must not stop a benchmark
-        arviz_version = "unknown"
     device = jax.devices()[0]
+    versions = {}
+    for package in ("jax", "numpyro", "arviz", "spiking-mcmc", "blackjax", "nutpie", "optax"):
+        try:
+            versions[package.replace("-", "_")] = version(package)
+        except PackageNotFoundError:
+            versions[package.replace("-", "_")] = None
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
-        "cpu_count": __import__("os").cpu_count(),
+        "cpu_count": os.cpu_count(),
         "device": f"{device.platform}:{getattr(device, 'device_kind', '')}",
+        "device_count": jax.device_count(),
         "python": platform.python_version(),
-        "jax": jax.__version__,
-        "numpyro": numpyro.__version__,
-        "arviz": arviz_version,
-        "spiking_mcmc": spiking_mcmc.__version__,
+        **versions,
     }
 
 
 def load_results(path: Path) -> dict:
+    """The results at ``path`` in the current record format (empty when there are none)."""
     if path.exists():
-        return json.loads(path.read_text())
+        return migrate.results(json.loads(path.read_text()))
     return {"records": []}
 
 
 def save_results(path: Path, results: dict):
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=1, default=float))
+    tmp.write_text(json.dumps(results, indent=1, default=_plain))
     tmp.replace(path)  # atomic: an interrupted write never leaves a broken file
 
 
-def run(model_names, method_names, settings: m.Settings, out: Path, resume=False, progress=True):
-    """Benchmark every (model, method) pair; returns the results dict (also in out/results.json)."""
+def _plain(value):
+    """JSON for numpy scalars and arrays."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return float(value)
+
+
+def run(
+    cases,
+    run_case,
+    out: Path,
+    resume: bool = False,
+    progress: bool = True,
+    settings: dict | None = None,
+    desc: str = "bench",
+) -> dict:
+    """Run every case not yet recorded; returns the results (also in ``out/results.json``)."""
     from tqdm.auto import tqdm
 
-    import models
-
     out.mkdir(parents=True, exist_ok=True)
-    (out / "posteriors").mkdir(exist_ok=True)
     path = out / "results.json"
     results = load_results(path) if resume else {"records": []}
     results["machine"] = machine()
-    results["settings"] = dataclasses.asdict(settings)
-    results["timing"] = m.TIMING_METHOD
-    done = {(r["model"], r["method"]) for r in results["records"]}
-    pairs = [(a, b) for a in model_names for b in method_names if (a, b) not in done]
-    bar = tqdm(pairs, disable=not progress, desc="bench", unit="run")
-    for model_name, method in bar:
-        bar.set_postfix_str(f"{model_name} / {method}")
-        posterior = models.load(model_name)
+    if settings is not None:
+        results["settings"] = settings
+    current = {
+        key_of(r)
+        for r in results["records"]
+        if r.get("format") == migrate.RECORD_FORMAT and not r.get("migrated_from")
+    }
+    todo = [case for case in cases if case.key not in current]
+    bar = tqdm(todo, disable=not progress, desc=desc, unit="run")
+    for case in bar:
+        bar.set_postfix_str(f"{case.model} / {case.method} / {case.num_chains} chains")
         start = time.perf_counter()
         try:
-            runner = m.run_vi if method in m.VI_METHODS else m.run_mcmc
-            record, idata = runner(method, posterior, settings)
-            idata.to_netcdf(out / "posteriors" / f"{model_name}__{method}.nc")
-        except Exception as error:  # noqa: BLE001 - one failing pair must not lose the others
+            record = run_case(case, out)
+        except Exception as error:  # noqa: BLE001 - one failing case must not lose the others
             record = {"error": f"{type(error).__name__}: {error}"}
         record.update(
-            model=model_name,
-            method=method,
-            dimension=posterior.dimension,
-            kind=posterior.kind,
-            seed=settings.seed,
-            num_chains=settings.num_chains,
+            model=case.model,
+            method=case.method,
+            num_chains=case.num_chains,
             wall_s=time.perf_counter() - start,
+            format=migrate.RECORD_FORMAT,
         )
-        results["records"].append(record)
+        old = [i for i, r in enumerate(results["records"]) if key_of(r) == case.key]
+        if old:  # a migrated record of an older format: replaced in place
+            results["records"][old[0]] = record
+        else:
+            results["records"].append(record)
         save_results(path, results)
     return results
+
+
+def run_method(case: Case, out: Path, save_draws: bool = True) -> dict:
+    """The standard case: ``case.method`` on the benchmark posterior ``case.model``; with
+    ``save_draws`` its draws go to ``out/posteriors/<model>__<method>.nc`` (ArviZ)."""
+    import models
+    from benchmarks import methods
+
+    posterior = models.load(case.model)
+    record, samples, fields = methods.run(case.method, posterior, case.settings)
+    if save_draws and samples is not None:
+        (out / "posteriors").mkdir(exist_ok=True)
+        idata = methods.idata(samples, fields)
+        idata.to_netcdf(out / "posteriors" / f"{case.model}__{case.method}.nc")
+    record.update(dimension=posterior.dimension, kind=posterior.kind, seed=case.settings.seed)
+    return record

@@ -1,7 +1,7 @@
 """The protocol of Masset et al. (2022, "Natural gradient enables fast sampling in spiking
 neural networks") for the networks of this package.
 
-    python benchmarks/masset_protocol.py [--dims 2 8 32 64] [--repeats 100] [--duration-ms 500]
+    python -m benchmarks.masset_protocol [--dims 2 8 32 64] [--repeats 100] [--duration-ms 500]
 
 Targets: Gaussians N(mu, Sigma) in d = 2, 8, 32, 64 dimensions with unit variances and every
 pairwise correlation rho = 0.75 (Sigma = (1 - rho) I + rho 1 1^T, condition number
@@ -15,26 +15,27 @@ tight frame) where the network allows it:
 - lif: the leaky integrate-and-fire network (not exact), Langevin time constant tau = 20 ms,
   membrane time constant 20 ms, dt = 0.1 ms;
 - hamiltonian: the integrate-and-fire Hamiltonian network (exact; one pair per dimension,
-  1 ms per leapfrog step), if registered.
+  1 ms per leapfrog step).
 
+Each network is built through the public dynamics API (``registry.get(name)``: its settings
+dataclass, ``build(settings, metric, step_size)`` with ``metric.from_factor(chol(Sigma))``,
+``transition``), and the grid of (d, network) cases runs through the benchmark harness.
 ``repeats`` independent chains start at the origin. At each 10 ms of biological time the
 ensemble of chains is compared with the truth: the marginal 2-Wasserstein distance
 W2(t) = mean_i W2(empirical marginal i of the R chains at t, N(mu_i, Sigma_ii)), computed
 exactly between the empirical quantile function and the Gaussian one. Reported: W2 after
 50 ms, W2 at steady state (mean over the second half of the run) beside the floor that R
 exact independent draws give, the decorrelation time (first lag at which the autocorrelation
-of the whitened coordinates, averaged over coordinates and chains, falls below 1/e, in ms),
-the mean firing rate per neuron, acceptance, and the wall time. Results: JSON and a figure
+of the whitened coordinates, ``numpyro.diagnostics.autocorrelation`` averaged over
+coordinates and chains, falls below 1/e, in ms), the mean firing rate per neuron, acceptance,
+and the time the compiled run took. Results: results.json (harness records) and masset.png
 in benchmarks/results/masset/.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
-import time
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -43,6 +44,7 @@ from scipy import stats
 
 from spiking_mcmc.dynamics import registry
 from spiking_mcmc.dynamics.base import PositionState
+from spiking_mcmc.timing import compile_ahead, time_call
 
 GRID_MS = 10.0
 
@@ -77,84 +79,100 @@ def marginal_w2(samples, mean, sd):
 
 
 def decorrelation_ms(whitened, grid_ms):
-    """First lag (ms) where the mean autocorrelation of whitened coordinates drops below 1/e.
+    """First lag (ms) where the mean autocorrelation of whitened coordinates drops below 1/e
+    (linear between grid points); NaN if it never does within half the run.
 
-    whitened: (T, R, d) on a time grid of ``grid_ms``, already centred and scaled by the truth.
-    """
-    steps = whitened.shape[0]
-    acf = [1.0]
-    for lag in range(1, steps // 2):
-        acf.append(float(np.mean(whitened[lag:] * whitened[:-lag]) / np.mean(whitened**2)))
-        if acf[-1] < np.exp(-1.0):
-            a, b = acf[-2], acf[-1]
-            return grid_ms * (lag - 1 + (a - np.exp(-1.0)) / (a - b))
+    whitened: (T, R, d) on a time grid of ``grid_ms``, scaled by the truth's factor."""
+    from numpyro.diagnostics import autocorrelation
+
+    acf = np.mean(autocorrelation(np.asarray(whitened), axis=0), axis=(1, 2))
+    threshold = np.exp(-1.0)
+    for lag in range(1, whitened.shape[0] // 2):
+        if acf[lag] < threshold:
+            a, b = acf[lag - 1], acf[lag]
+            return grid_ms * (lag - 1 + (a - threshold) / (a - b))
     return float("nan")
 
 
-def tuned_poisson_step(module, settings, frame, chol, logdensity_and_grad, mean, key):
-    """Largest h (bisection on log h) whose mean one-window acceptance at stationarity (256
-    exact draws as starting points) is at least the Poisson network's target (0.57)."""
-    dim = chol.shape[0]
-    starts = mean + jax.random.normal(key, (256, dim)) @ jnp.asarray(chol, jnp.float32).T
-    keys = jax.random.split(jax.random.fold_in(key, 1), 256)
+def network_settings(name, dim, args):
+    """The settings dataclass of network ``name`` for the protocol."""
+    dynamics = registry.get(name)
+    pairs = args.neurons_per_dim // 2 * dim
+    options = {
+        "poisson": {"num_pairs": pairs},
+        "lif": {
+            "num_pairs": pairs,
+            "tau_ms": args.tau_ms,
+            "tau_m_ms": args.tau_ms,
+            "dt_ms": args.lif_dt_ms,
+        },
+    }.get(name, {})
+    return dynamics.settings(**options)
 
-    @jax.jit
-    def acceptance(log_h):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            params = module.make_params(jnp.exp(log_h), jnp.asarray(chol), settings, frame)
 
-        def one(x, k):
+def acceptance(dynamics, settings, metric, logdensity_and_grad, starts, keys):
+    """log h -> mean one-window acceptance of the network with step h from ``starts``."""
+
+    def mean_accept(log_h):
+        params = dynamics.build(settings, metric, jnp.exp(log_h))
+
+        def one(x, key):
             lp, g = logdensity_and_grad(x)
-            return module.transition(k, PositionState(x, lp, g), logdensity_and_grad, params)[
-                1
-            ].accept_prob
+            _, info = dynamics.transition(key, PositionState(x, lp, g), logdensity_and_grad, params)
+            return info.accept_prob
 
         return jnp.mean(jax.vmap(one)(starts, keys))
 
+    return jax.jit(mean_accept)
+
+
+def tuned_poisson_step(dynamics, settings, metric, logdensity_and_grad, mean, key):
+    """Largest h (bisection on log h) whose mean one-window acceptance at stationarity (256
+    exact draws as starting points) is at least the network's target acceptance."""
+    chol = metric.matrix()
+    starts = mean + jax.random.normal(key, (256, metric.dim)) @ chol.T
+    keys = jax.random.split(jax.random.fold_in(key, 1), 256)
+    accept = acceptance(dynamics, settings, metric, logdensity_and_grad, starts, keys)
     low, high = np.log(1e-3), np.log(10.0)
     for _ in range(14):
         middle = 0.5 * (low + high)
-        if float(acceptance(middle)) >= module.TARGET_ACCEPT_PROB:
+        if float(accept(middle)) >= dynamics.target_accept_prob:
             low = middle
         else:
             high = middle
     return float(np.exp(low))
 
 
-def network_params(name, dim, chol, args, logdensity_and_grad=None, mean=None, key=None):
-    module = registry.get(name)
-    settings = dict(module.DEFAULTS)
-    step_size = 1.0
+def step_size(name, dynamics, settings, metric, args, logdensity_and_grad, mean, key):
+    """Poisson: the tau-matched step h = 2 T / tau (its diffusion limit is Langevin dynamics
+    with time constant tau), unless acceptance would fall below the target: then the tuned
+    step. Hamiltonian: ``--hmc-step`` (whitened). LIF: unused."""
     if name == "poisson":
-        settings["num_pairs"] = args.neurons_per_dim // 2 * dim
-        # tau-matched step (diffusion limit: Langevin with time constant tau), unless the
-        # acceptance rate would fall below the target: then the tuned step
-        step_size = 2.0 * settings["window_ms"] / args.tau_ms
-        tuned = tuned_poisson_step(
-            module, settings, module.frame(dim, settings), chol, logdensity_and_grad, mean, key
-        )
-        step_size = min(step_size, tuned)
-    elif name == "lif":
-        settings.update(
-            num_pairs=args.neurons_per_dim // 2 * dim,
-            tau_ms=args.tau_ms,
-            tau_m_ms=args.tau_ms,
-            dt_ms=args.lif_dt_ms,
-        )
-    elif name == "hamiltonian":
-        step_size = args.hmc_step
-    module.check_settings(settings)
-    frame = module.frame(dim, settings)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        params = module.make_params(step_size, jnp.asarray(chol, jnp.float32), settings, frame)
-    return module, params, settings, step_size
+        matched = 2.0 * settings.window_ms / args.tau_ms
+        tuned = tuned_poisson_step(dynamics, settings, metric, logdensity_and_grad, mean, key)
+        return min(matched, tuned)
+    if name == "hamiltonian":
+        return args.hmc_step
+    return 1.0
+
+
+def transition_ms(name, settings, args):
+    """The shortest biological duration of one transition (to size the run)."""
+    if name == "hamiltonian":  # at least ceil(trajectory / (1.2 step)) leapfrog steps
+        steps = np.ceil(settings.trajectory_length / (args.hmc_step * (1 + settings.step_jitter)))
+        return settings.step_ms * steps
+    return settings.window_ms
 
 
 def run_network(name, dim, args, key):
+    """One (network, d) case: ``args.repeats`` chains from the origin for ``duration_ms``."""
+    from spiking_mcmc.metric import from_factor
+
+    dynamics = registry.get(name)
+    settings = network_settings(name, dim, args)
     mean, cov = target(dim, args.rho)
     chol = np.linalg.cholesky(cov)
+    metric = from_factor(jnp.asarray(chol, jnp.float32))
     precision = jnp.asarray(np.linalg.inv(cov), jnp.float32)
     mean_j = jnp.asarray(mean, jnp.float32)
 
@@ -163,40 +181,28 @@ def run_network(name, dim, args, key):
 
     logdensity_and_grad = jax.value_and_grad(log_density)
     key, key_tune = jax.random.split(key)
-    module, params, settings, step_size = network_params(
-        name, dim, chol, args, logdensity_and_grad, mean_j, key_tune
-    )
-    # enough transitions to cover the duration (hamiltonian transitions last >= 1 step)
-    if name == "hamiltonian":
-        per_transition = settings["step_ms"] * np.ceil(1.0 / (args.hmc_step * 1.2))
-    else:
-        per_transition = settings["window_ms"]
-    num_transitions = int(np.ceil(args.duration_ms / per_transition)) + 1
+    step = step_size(name, dynamics, settings, metric, args, logdensity_and_grad, mean_j, key_tune)
+    params = dynamics.build(settings, metric, step)
+    num_transitions = int(np.ceil(args.duration_ms / transition_ms(name, settings, args))) + 1
 
     def chain(key):
         x0 = jnp.zeros(dim, jnp.float32)
-        lp, g = logdensity_and_grad(x0)
-        state = PositionState(x0, lp, g)
+        state = PositionState(x0, *logdensity_and_grad(x0))
 
-        def step(state, k):
-            new, info = module.transition(k, state, logdensity_and_grad, params)
-            return new, (
-                new.position,
+        def move(state, key):
+            state, info = dynamics.transition(key, state, logdensity_and_grad, params)
+            return state, (
+                state.position,
                 info.biological_time_ms,
                 info.num_spikes,
                 info.accept_prob,
             )
 
-        return jax.lax.scan(step, state, jax.random.split(key, num_transitions))[1]
+        return jax.lax.scan(move, state, jax.random.split(key, num_transitions))[1]
 
-    run = jax.jit(jax.vmap(chain))
     keys = jax.random.split(key, args.repeats)
-    compile_start = time.perf_counter()
-    compiled = run.lower(keys).compile()
-    compile_s = time.perf_counter() - compile_start
-    start = time.perf_counter()
-    positions, durations, spikes, accept = jax.block_until_ready(compiled(keys))
-    wall_s = time.perf_counter() - start
+    compiled, compile_s = compile_ahead(jax.vmap(chain), keys)
+    (positions, durations, spikes, accept), run_s = time_call(compiled, keys)
     positions, durations = np.asarray(positions, float), np.asarray(durations, float)
     ends = np.cumsum(durations, axis=1)  # (R, n)
     grid = np.arange(0.0, args.duration_ms + 1e-9, GRID_MS)
@@ -210,7 +216,7 @@ def run_network(name, dim, args, key):
     whitened = np.linalg.solve(chol, (at_grid[:, late] - mean).reshape(-1, dim).T).T
     whitened = whitened.reshape(args.repeats, late.sum(), dim).transpose(1, 0, 2)
     total_ms = float(np.mean(ends[:, -1]))
-    num_neurons = 2 * (settings.get("num_pairs") or dim)
+    num_neurons = 2 * (getattr(settings, "num_pairs", None) or dim)
     early = int(np.argmin(np.abs(grid - args.early_ms)))
     return {
         "network": name,
@@ -221,9 +227,9 @@ def run_network(name, dim, args, key):
         "decorrelation_ms": decorrelation_ms(whitened, GRID_MS),
         "mean_rate_hz": float(np.sum(spikes) / (args.repeats * num_neurons * total_ms / 1000.0)),
         "accept_prob": float(np.mean(accept)),
-        "step_size": step_size if name != "lif" else None,
-        "exact": bool(getattr(module, "EXACT", True)),
-        "wall_s": wall_s,
+        "step_size": step if name != "lif" else None,
+        "exact": dynamics.exact,
+        "run_s": run_s,
         "compile_s": compile_s,
         "w2_curve": w2.tolist(),
         "time_ms": grid.tolist(),
@@ -301,8 +307,26 @@ def figure(results, floors, args, path):
     fig.savefig(path, dpi=110)
 
 
+def run_case(case, out, floors):
+    """The harness's runner: ``case.method`` is the network, ``case.settings`` the protocol."""
+    args = case.settings
+    dim = int(case.model.rsplit("_d", 1)[1])
+    network_index = args.networks.index(case.method)
+    key = jax.random.fold_in(jax.random.PRNGKey(args.seed), 1000 * dim + network_index)
+    record = run_network(case.method, dim, args, key)
+    record["w2_floor"] = floors[dim]
+    return record
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    import functools
+
+    from benchmarks import harness
+    from benchmarks.migrate import masset_model
+
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.masset_protocol", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--dims", type=int, nargs="+", default=[2, 8, 32, 64])
     parser.add_argument("--networks", nargs="+", default=["poisson", "lif", "hamiltonian"])
     parser.add_argument("--rho", type=float, default=0.75)
@@ -314,36 +338,45 @@ def main(argv=None):
     parser.add_argument("--duration-ms", type=float, default=500.0)
     parser.add_argument("--early-ms", type=float, default=50.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="benchmarks/results/masset")
+    parser.add_argument(
+        "--out", type=pathlib.Path, default=pathlib.Path("benchmarks/results/masset")
+    )
+    parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    networks = [n for n in args.networks if n in registry.names()]
-    results, floors = [], {}
-    key = jax.random.PRNGKey(args.seed)
-    for dim in args.dims:
-        floors[dim] = w2_floor(dim, args)
-        for name in networks:
-            key, sub = jax.random.split(key)
-            r = run_network(name, dim, args, sub)
-            results.append(r)
-            print(
-                f"d={dim:3d} {name:12s} W2@{args.early_ms:g}ms {r['w2_early']:.3f} "
-                f"steady {r['w2_steady']:.3f} (floor {floors[dim]:.3f}) "
-                f"decorr {r['decorrelation_ms']:.0f} ms rate {r['mean_rate_hz']:.0f} Hz "
-                f"acc {r['accept_prob']:.2f} wall {r['wall_s']:.1f}s",
-                flush=True,
-            )
-    summary = {
-        "protocol": {k: v for k, v in vars(args).items() if k != "out"},
-        "target": "N(1, (1 - rho) I + rho 1 1^T); chains start at 0",
-        "w2_floor": {str(d): f for d, f in floors.items()},
-        "results": results,
-    }
-    (out / "masset.json").write_text(json.dumps(summary, indent=1))
-    figure(results, floors, args, out / "masset.png")
-    print("wrote", out / "masset.json", "and", out / "masset.png")
+    args.networks = [n for n in args.networks if n in registry.names()]
+    floors = {dim: w2_floor(dim, args) for dim in args.dims}
+    protocol = {k: v for k, v in vars(args).items() if k not in ("out", "resume")}
+    cases = [
+        harness.Case(masset_model(dim), name, args.repeats, args)
+        for dim in args.dims
+        for name in args.networks
+    ]
+    results = harness.run(
+        cases,
+        functools.partial(run_case, floors=floors),
+        args.out,
+        resume=args.resume,
+        settings=protocol,
+        desc="masset",
+    )
+    results["target"] = "N(1, (1 - rho) I + rho 1 1^T); chains start at 0"
+    results["w2_floor"] = {str(d): f for d, f in floors.items()}
+    harness.save_results(args.out / "results.json", results)
+    records = [r for r in results["records"] if "error" not in r]
+    for r in records:
+        print(
+            f"d={r['dim']:3d} {r['network']:12s} W2@{args.early_ms:g}ms {r['w2_early']:.3f} "
+            f"steady {r['w2_steady']:.3f} (floor {r['w2_floor']:.3f}) "
+            f"decorr {r['decorrelation_ms']:.0f} ms rate {r['mean_rate_hz']:.0f} Hz "
+            f"acc {r['accept_prob']:.2f} run {r['run_s']:.1f}s"
+        )
+    for r in results["records"]:
+        if "error" in r:
+            print(f"{r['model']} / {r['method']}: failed: {r['error']}")
+    figure(records, {r["dim"]: r["w2_floor"] for r in records}, args, args.out / "masset.png")
+    print("wrote", args.out / "results.json", "and", args.out / "masset.png")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

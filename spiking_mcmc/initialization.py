@@ -8,32 +8,40 @@ The checks here name what is wrong with a model and how to fix it.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 from numpyro.infer.util import ParamInfo, initialize_model
+from numpyro.util import is_prng_key
 
 from spiking_mcmc import validation
 from spiking_mcmc.discrete import model as discrete_model
+from spiking_mcmc.dynamics.base import PositionState
 
 
 class ModelDensity(NamedTuple):
     """What the kernel needs from a model: starting points, and U and the constraining map
-    as functions of the model's arguments (None for a bare potential function)."""
+    as functions of the model's arguments (None for a bare potential function).
+    ``start`` is NumPyro's ParamInfo (z, U(z), grad U(z)) at the starting points when NumPyro
+    computed it (no need to evaluate the model there again), else None."""
 
     init_params: object
     potential_fn_gen: object
     postprocess_fn: object
+    start: ParamInfo | None = None
     # discrete units (issue 16): DiscreteStart (layout, initial values), or None; then
     # potential_fn_gen(*args, **kwargs) is (x, v) -> U(x | v)
     discrete: Any = None
 
 
-def initialize(
-    model, potential_fn, key, init_params, init_strategy, model_args, model_kwargs, batch
-):
-    """Starting points (unconstrained; stacked when ``batch``) and the model's density."""
+def initialize(kernel, key, init_params, model_args, model_kwargs):
+    """Starting points (unconstrained; stacked when ``key`` is a batch of keys) and the density
+    of a SpikingKernel's model or potential function."""
+    model, potential_fn = kernel.model, kernel._potential_fn
+    batch = not is_prng_key(key)
     if model is None:
         first = (
             jax.tree.map(lambda x: x[0], init_params)
@@ -42,24 +50,27 @@ def initialize(
         )
         validation.check_init_params(first, potential_fn)
         return ModelDensity(init_params, None, None)
-    trace = validation.check_model_sites(model, model_args, model_kwargs)
     validation.check_dtype((model_args, model_kwargs), "the model's data")
-    names = discrete_model.discrete_sites(trace)
-    if names:  # discrete units (issue 16): the model conditioned on the discrete sites
-        init_params, density, start = discrete_model.initialize(
-            model, key, init_params, init_strategy, model_args, model_kwargs, batch, trace, names
-        )
-        return ModelDensity(init_params, density.potential_fn_gen, density.postprocess_fn, start)
     try:
-        info = initialize_model(
-            key,
-            model,
-            dynamic_args=True,
-            init_strategy=init_strategy,
-            model_args=model_args,
-            model_kwargs=model_kwargs,
-        )
-    except RuntimeError as error:
+        with (
+            warnings.catch_warnings()
+        ):  # unmarked discrete sites get spiking units, not enumeration
+            warnings.filterwarnings("ignore", "Some algorithms will automatically enumerate")
+            info = initialize_model(
+                key,
+                model,
+                dynamic_args=True,
+                init_strategy=kernel._init_strategy,
+                model_args=model_args,
+                model_kwargs=model_kwargs,
+                forward_mode_differentiation=kernel._forward_mode,
+            )
+    except (RuntimeError, ImportError) as error:
+        # a discrete latent site makes NumPyro try enumeration: spiking units sample it
+        trace = validation.model_trace(model, model_args, model_kwargs)
+        validation.check_model_sites(trace)
+        if discrete_model.discrete_sites(trace):
+            return with_discrete_units(kernel, key, init_params, model_args, model_kwargs, trace)
         if "Cannot find valid initial parameters" not in str(error):
             raise
         raise validation.ModelError(
@@ -68,30 +79,116 @@ def initialize(
             "log densities (impossible data under the priors, a zero scale, log of a "
             "negative number), or pass init_params / init_strategy=init_to_median()."
         ) from None
+    validation.check_model_sites(info.model_trace)
+    if discrete_model.discrete_sites(info.model_trace):  # enumerated by NumPyro (funsor)
+        trace = info.model_trace
+        return with_discrete_units(kernel, key, init_params, model_args, model_kwargs, trace)
+    start = None
     if init_params is None:
-        init_params = info.param_info.z
+        start = info.param_info
     elif isinstance(init_params, ParamInfo):
-        init_params = init_params.z
-    return ModelDensity(init_params, info.potential_fn, info.postprocess_fn)
+        start = init_params
+    if start is not None:
+        init_params = start.z
+    return ModelDensity(init_params, info.potential_fn, info.postprocess_fn, start)
 
 
-def check_start(potential_fn, points, *rest):
-    """The density must be finite where each chain starts (when values are concrete);
-    ``rest``: further per-chain arguments of the potential (the discrete values)."""
-    try:
-        values = jax.vmap(potential_fn)(points, *rest)
-    except jax.errors.ConcretizationTypeError:
+def with_discrete_units(kernel, key, init_params, model_args, model_kwargs, trace):
+    """The density of a model with discrete latent sites (issue 16): the model conditioned on
+    them, their layout and each chain's initial values (:mod:`spiking_mcmc.discrete.model`)."""
+    batch = not is_prng_key(key)
+    init_params, density, start = discrete_model.initialize(
+        kernel.model,
+        key,
+        init_params,
+        kernel._init_strategy,
+        model_args,
+        model_kwargs,
+        batch,
+        trace,
+        discrete_model.discrete_sites(trace),
+        kernel._forward_mode,
+    )
+    return ModelDensity(init_params, density.potential_fn_gen, density.postprocess_fn, None, start)
+
+
+def check_start(potential_energy):
+    """The density must be finite where each chain starts (when values are concrete)."""
+    if validation.is_traced(potential_energy):
         return
-    if validation.is_traced(values):
-        return
-    if not bool(jnp.all(jnp.isfinite(values))):
+    if not bool(jnp.all(jnp.isfinite(potential_energy))):
         raise validation.ModelError(
             f"the log density is not finite at the initial point(s) (potential energy "
-            f"{values}). Pass init_params where the model's density is finite."
+            f"{potential_energy}). Pass init_params where the model's density is finite."
         )
 
 
-def log_density_and_grad(potential_fn, unravel):
-    """x -> (l(x), g(x)) with l(x) = -U(unravel(x)); with discrete units (x, v) -> (l(x, v),
-    grad_x l(x, v)) (the gradient is always with respect to x)."""
-    return jax.value_and_grad(lambda position, *rest: -potential_fn(unravel(position), *rest))
+def value_and_grad(f, forward_mode: bool = False):
+    """x -> (f(x), grad f(x)); by forward-mode autodiff when ``forward_mode`` (models with
+    ``lax.while_loop``, which reverse mode cannot differentiate), as NumPyro's HMC does.
+    Further arguments (the discrete units' values) pass through; the gradient is in x."""
+    if not forward_mode:
+        return jax.value_and_grad(f)
+
+    def value_twice(x, *rest):
+        value = f(x, *rest)
+        return value, value
+
+    def both(x, *rest):
+        grad, value = jax.jacfwd(value_twice, has_aux=True)(x, *rest)
+        return value, grad
+
+    return both
+
+
+def log_density_and_grad(potential_fn, unravel, forward_mode: bool = False):
+    """x -> (l(x), g(x)) with l(x) = -U(unravel(x)); with discrete units (x, v) ->
+    (l(x, v), grad_x l(x, v))."""
+    return value_and_grad(
+        lambda position, *rest: -potential_fn(unravel(position), *rest), forward_mode
+    )
+
+
+class Chains(NamedTuple):
+    """The chains' starting points, flat: positions (C, d), the map back to sites, one point."""
+
+    positions: jax.Array
+    unravel: object
+    one_point: object
+
+
+def flatten(init_params, batch: bool, num_chains: int) -> Chains:
+    """Flat positions of the starting points (one chain's, or stacked ones when ``batch``)."""
+    points = init_params if batch else jax.tree.map(lambda x: x[None], init_params)
+    one_point = jax.tree.map(lambda x: x[0], points)
+    if not jax.tree.leaves(points):  # no latent site: nothing to sample, as for NUTS
+        return Chains(jnp.zeros((num_chains, 0)), ravel_pytree(one_point)[1], one_point)
+    positions = jax.vmap(lambda p: ravel_pytree(p)[0])(points)
+    return Chains(positions, ravel_pytree(one_point)[1], one_point)
+
+
+def start_states(density: ModelDensity, positions, batch: bool, logdensity_and_grad, units=None):
+    """The chains' PositionState at their starting points: from NumPyro's ParamInfo when it
+    has evaluated the model there (no further trace), else by evaluating the density (with
+    discrete units: at each chain's values ``units`` (C, m))."""
+    if units is not None:
+        start = jax.vmap(lambda x, v: PositionState(x, *logdensity_and_grad(x, v)))
+        return jax.jit(start)(positions, units)
+    if density.start is None:
+        return jax.jit(jax.vmap(lambda x: PositionState(x, *logdensity_and_grad(x))))(positions)
+    potential_energy, z_grad = density.start.potential_energy, density.start.z_grad
+    if not batch:
+        potential_energy, z_grad = jax.tree.map(lambda x: x[None], (potential_energy, z_grad))
+    flat_grad = jax.vmap(lambda g: ravel_pytree(g)[0], axis_size=positions.shape[0])(z_grad)
+    return PositionState(positions, -potential_energy, -flat_grad)
+
+
+def kernel_log_density(kernel, model_args=None, model_kwargs=None):
+    """A SpikingKernel's x -> (l(x), g(x)) for these model arguments (default: the last run's)."""
+    if kernel._unravel is None:
+        raise ValueError("run the kernel (MCMC.run) before asking for its log density")
+    stored_args, stored_kwargs = kernel._model_args or ((), {})
+    args = stored_args if model_args is None else model_args
+    kwargs = stored_kwargs if model_kwargs is None else model_kwargs
+    potential_fn = kernel.get_potential_fn(args, kwargs)
+    return log_density_and_grad(potential_fn, kernel._unravel, kernel._forward_mode)

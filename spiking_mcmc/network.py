@@ -20,6 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from spiking_mcmc import sampler
+from spiking_mcmc import state as states
+
 
 class Network(NamedTuple):
     """A Poisson spiking network (all fields are arrays or floats, so it is a pytree).
@@ -159,3 +162,30 @@ def saved_kernel_options(path, overrides: dict) -> dict:
     options.setdefault("step_size", float(saved["step_size"]))
     options.setdefault("inverse_mass_matrix", saved["inverse_mass_matrix"])
     return options
+
+
+class NetworkAccess:
+    """What a SpikingKernel shows of its network: decoders, weights, saving, one chain."""
+
+    def network_params(self, state):
+        """The network of one chain's state (the dynamics' params: decoders, step, ...)."""
+
+        return sampler.network_params(self.dynamics, self.settings, states.chain(state).adapt_state)
+
+    def get_network(self, state, hessian: bool = True):
+        """(Network, W): one chain's decoders and rates and, at its position, the recurrent
+        weights W = -1/2 D^T H D (H = Hessian of -log p); W is None without ``hessian``."""
+        return describe(self, states.chain(state), hessian)
+
+    def save_network(self, path, state):
+        """Save what warmup learned (decoders, step size, covariance) for a later kernel."""
+        save_kernel(path, self, states.chain(state))
+
+    @classmethod
+    def from_saved(cls, path, model=None, potential_fn=None, **kwargs):
+        """A kernel that starts from a saved network (run with ``num_warmup=0``, or more)."""
+        return cls(model=model, potential_fn=potential_fn, **saved_kernel_options(path, kwargs))
+
+    def chain(self, state, index: int = 0):
+        """Chain ``index`` of a vectorised state (for get_network or recording)."""
+        return states.chain(state, index)

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from spiking_mcmc import health as health_
 from spiking_mcmc import warmup as warmups
 from spiking_mcmc.discrete import block as discrete_block
 from spiking_mcmc.dynamics.base import Dynamics, PositionState
@@ -27,18 +28,21 @@ from spiking_mcmc.warmup import WarmupOptions, WarmupState
 
 
 class SamplerState(NamedTuple):
-    """C chains: their positions (C, d), warmup state, and the transitions made so far."""
+    """C chains: their positions (C, d), warmup state, the transitions made so far, and
+    whether each chain still moves (:mod:`spiking_mcmc.health`)."""
 
     states: PositionState
     warmup: WarmupState
     iteration: jax.Array
+    health: health_.Health
     # discrete units (issue 16): (C, m) DiscreteState, or None for a model without discrete sites
     discrete: Any = None
 
 
 class Sampler(NamedTuple):
-    """init(positions (C, d), logdensity_and_grad, key, step_size, metric, units=None)
-    -> SamplerState; step(keys (C,), state, logdensity_and_grad) -> (SamplerState, infos).
+    """init(states (C, d), logdensity_and_grad, key, step_size, metric, chain_ids, units=None)
+    -> SamplerState (``states``: the chains' starting PositionState, e.g. ``jax.vmap(start)``);
+    step(keys (C,), state, logdensity_and_grad) -> (SamplerState, infos (C, ...)).
 
     With discrete units (``build(..., discrete=block)``) ``logdensity_and_grad`` is the joint
     (x, v) -> (l(x, v), grad_x l) and ``units`` their (C, m) initial DiscreteState."""
@@ -64,8 +68,8 @@ def network_params(dynamics: Dynamics, settings, warmup_state: WarmupState):
 def over_chains(fn, xs, batch_size=None):
     """``fn`` over the leading (chain) axis: ``vmap``, or ``lax.map`` ``batch_size`` at a time
     (the same draws; less working memory)."""
-    if batch_size is None:
-        return jax.vmap(fn)(xs)
+    if batch_size is None or any(jnp.size(x) == 0 for x in jax.tree.leaves(xs)):
+        return jax.vmap(fn)(xs)  # (lax.map cannot batch zero-size leaves: d = 0, no neurons)
     return lax.map(fn, xs, batch_size=batch_size)
 
 
@@ -101,21 +105,64 @@ def build(
 
         return accept_probs
 
-    def init(positions, logdensity_and_grad, key, step_size, metric, units=None) -> SamplerState:
-        states = jax.vmap(lambda x, u: start(chain_density(logdensity_and_grad, u), x))(
-            positions, units
-        )
-        keys = key if pooled else jax.random.split(key, positions.shape[0])
+    def init(
+        states, logdensity_and_grad, key, step_size, metric, chain_ids, units=None
+    ) -> SamplerState:
+        keys = key if pooled else jax.random.split(key, states.position.shape[0])
         warmup_state = warmup_init(
             states, step_size, metric, keys, probe(logdensity_and_grad, units)
         )
-        return SamplerState(states, warmup_state, jnp.zeros((), jnp.int32), units)
+        health = health_.init(states, chain_ids)
+        return SamplerState(states, warmup_state, jnp.zeros((), jnp.int32), health, units)
+
+    def heal(states, warmup_state, health, sick):
+        """Restart the sick chains: from the healthiest chain when there is one (its position,
+        and its network under per-chain warmup), else from their own best state."""
+        donor = health_.donors(health, states, sick)
+        from_donor = sick & (donor != jnp.arange(sick.shape[0]))
+        from_best = sick & ~from_donor
+        own = warmups.restart(warmup_state, from_best, pooled)
+        if not pooled:
+            copied = health_.take(warmup_state, donor)
+            own = _select(from_donor, copied, own)
+        states = _select(from_donor, health_.take(states, donor), states)
+        states = _select(from_best, health.best, states)
+        zeros = jnp.zeros_like(health.still)
+        health = health._replace(
+            still=jnp.where(sick, zeros, health.still),
+            tiny=jnp.where(sick, zeros, health.tiny),
+            outside=jnp.where(sick, zeros, health.outside),
+        )
+        return states, own, health
+
+    def look_after(before, state: SamplerState, states, warmup_state):
+        """Count still and far-out transitions; in warmup, heal; at its end, name the frozen."""
+        step_size = warmup_state.step_size if options.adapt_step_size else None
+        health = health_.observe(state.health, before, states, step_size)
+        if options.num_warmup == 0:
+            return states, warmup_state, health
+        t = state.iteration
+        sick = health_.needs_healing(health) & (t < options.num_warmup - 1)
+        states, warmup_state, health = lax.cond(
+            jnp.any(sick),
+            lambda args: heal(*args, sick),
+            lambda args: args,
+            (states, warmup_state, health),
+        )
+        frozen = health_.stuck(health)
+        if step_size is not None:  # a step collapsed now is collapsed for the whole sampling
+            frozen = frozen | jnp.broadcast_to(step_size < health_.TINY_STEP, frozen.shape)
+        lax.cond(
+            (t == options.num_warmup - 1) & jnp.any(frozen),
+            lambda: jax.debug.callback(health_.warn_frozen, health.chain_id, frozen),
+            lambda: None,
+        )
+        return states, warmup_state, health
 
     def step(keys, state: SamplerState, logdensity_and_grad):
         split = jax.vmap(lambda k: jax.random.split(k, 2))(keys)
         keys_transition, keys_warmup = split[:, 0], split[:, 1]
         states, units = state.states, state.discrete
-        continuous = states.position.shape[-1] > 0
         if units is not None:  # discrete units (issue 16): sweep them given x, then move x
             keys_units = jax.vmap(lambda k: jax.random.fold_in(k, 16))(keys_transition)
             units, states = discrete_block.step_chains(
@@ -126,12 +173,6 @@ def build(
                 discrete,
                 lambda fn, xs: over_chains(fn, xs, chain_batch_size),
             )
-        if not continuous:  # only discrete sites: no continuous network, no warmup
-            infos = discrete_block.idle_info(
-                states.position.shape[0], states.log_density.dtype, discrete.settings.step_ms
-            )
-            infos = discrete_block.combine(infos, units, continuous)
-            return SamplerState(states, state.warmup, state.iteration + 1, units), infos
         if pooled:
             params = network_params(dynamics, settings, state.warmup)
             shared_key = jax.random.fold_in(keys_transition[0], 1)
@@ -169,8 +210,19 @@ def build(
                 lambda w: w,
                 warmup_state,
             )
+        states, warmup_state, health = look_after(state.states, state, states, warmup_state)
         if units is not None:
-            infos = discrete_block.combine(infos, units, continuous)
-        return SamplerState(states, warmup_state, state.iteration + 1, units), infos
+            continuous = states.position.shape[-1] > 0
+            infos = discrete_block.combine(infos, units, continuous, discrete.settings.step_ms)
+        return SamplerState(states, warmup_state, state.iteration + 1, health, units), infos
 
     return Sampler(init, step)
+
+
+def _select(mask, new, old):
+    """Per chain (leading axis): ``new`` where ``mask`` else ``old``."""
+
+    def pick(a, b):
+        return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
+
+    return jax.tree.map(pick, new, old)

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from spiking_mcmc.dynamics.base import PositionState
+from spiking_mcmc.health import FROZEN, Health
 from spiking_mcmc.sampler import SamplerState
 from spiking_mcmc.warmup import WarmupState
 
@@ -36,8 +37,10 @@ class SpikingState(NamedTuple):
     num_steps: jax.Array  # integration steps of the last transition
     diverging: jax.Array  # the last proposal's density or gradient was not finite
     biological_time_ms: jax.Array  # duration of the last transition in network time
+    frozen: jax.Array  # no move, or a collapsed step size, for 50 transitions (health.py)
     adapt_state: WarmupState  # step size, metric (decoders), warmup statistics, tuning
     rng_key: jax.Array
+    health: Health  # transitions without moving, far out, best state, chain number
     # discrete units (issue 16): DiscreteState (values, refractory clocks, last spikes) or None;
     # z then also holds the discrete sites' values
     discrete: Any = None
@@ -52,6 +55,7 @@ FIELDS = (
     "num_steps",
     "diverging",
     "biological_time_ms",
+    "frozen",
 )
 
 
@@ -88,17 +92,16 @@ def continuous_sites(z, z_grad):
 def positions(state: SpikingState) -> PositionState:
     """The flat (C, d) PositionState of a batch."""
     num_chains = state.i.shape[0]
+    flat = jax.vmap(lambda z: ravel_pytree(z)[0], axis_size=num_chains)
     z = continuous_sites(state.z, state.z_grad)
-    if not jax.tree.leaves(z):  # only discrete sites: d = 0
-        empty = jnp.zeros((num_chains, 0), state.potential_energy.dtype)
-        return PositionState(empty, -state.potential_energy, empty)
-    flat = jax.vmap(lambda z: ravel_pytree(z)[0])
     return PositionState(flat(z), -state.potential_energy, -flat(state.z_grad))
 
 
 def to_sampler(state: SpikingState) -> SamplerState:
     """The core's view of a batch."""
-    return SamplerState(positions(state), state.adapt_state, state.i[0], state.discrete)
+    return SamplerState(
+        positions(state), state.adapt_state, state.i[0], state.health, state.discrete
+    )
 
 
 def with_discrete(z, sampler_state: SamplerState, decode):
@@ -106,13 +109,6 @@ def with_discrete(z, sampler_state: SamplerState, decode):
     if sampler_state.discrete is None:
         return z
     return {**z, **jax.vmap(decode)(sampler_state.discrete.values)}
-
-
-def unravel_all(unravel, flat):
-    """``vmap(unravel)`` over chains; an empty position (only discrete sites) is ``{}``."""
-    if flat.shape[-1] == 0:
-        return {}
-    return jax.vmap(unravel)(flat)
 
 
 def from_sampler(
@@ -127,9 +123,9 @@ def from_sampler(
     num_chains = states.position.shape[0]
     return SpikingState(
         i=jnp.full((num_chains,), i),
-        z=with_discrete(unravel_all(unravel, states.position), sampler_state, decode),
+        z=with_discrete(jax.vmap(unravel)(states.position), sampler_state, decode),
         potential_energy=-states.log_density,
-        z_grad=unravel_all(unravel, -states.grad_log_density),
+        z_grad=jax.vmap(unravel)(-states.grad_log_density),
         accept_prob=infos.accept_prob,
         mean_accept_prob=mean_accept_prob + (infos.accept_prob - mean_accept_prob) / count,
         num_spikes=infos.num_spikes.astype(jnp.int32),
@@ -137,8 +133,10 @@ def from_sampler(
         num_steps=infos.num_steps.astype(jnp.int32),
         diverging=infos.diverging,
         biological_time_ms=infos.biological_time_ms,
+        frozen=(sampler_state.health.still >= FROZEN) | (sampler_state.health.tiny >= FROZEN),
         adapt_state=sampler_state.warmup,
         rng_key=keys,
+        health=sampler_state.health,
         discrete=sampler_state.discrete,
     )
 
@@ -151,9 +149,9 @@ def initial(sampler_state: SamplerState, unravel, keys, decode=None) -> SpikingS
     zeros = jnp.zeros((num_chains,), jnp.int32)
     return SpikingState(
         i=zeros,
-        z=with_discrete(unravel_all(unravel, states.position), sampler_state, decode),
+        z=with_discrete(jax.vmap(unravel)(states.position), sampler_state, decode),
         potential_energy=-states.log_density,
-        z_grad=unravel_all(unravel, -states.grad_log_density),
+        z_grad=jax.vmap(unravel)(-states.grad_log_density),
         accept_prob=jnp.zeros((num_chains,), dtype),
         mean_accept_prob=jnp.zeros((num_chains,), dtype),
         num_spikes=zeros,
@@ -161,8 +159,10 @@ def initial(sampler_state: SamplerState, unravel, keys, decode=None) -> SpikingS
         num_steps=zeros,
         diverging=jnp.zeros((num_chains,), bool),
         biological_time_ms=jnp.zeros((num_chains,), dtype),
+        frozen=jnp.zeros((num_chains,), bool),
         adapt_state=sampler_state.warmup,
         rng_key=keys,
+        health=sampler_state.health,
         discrete=sampler_state.discrete,
     )
 

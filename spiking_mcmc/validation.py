@@ -85,38 +85,28 @@ def check_dtype(tree, what: str):
             )
 
 
-def check_model_sites(model, model_args, model_kwargs):
-    """Trace the model once: refuse discrete latent sites of infinite support and models with
-    no latent site; returns the trace."""
+def model_trace(model, model_args, model_kwargs):
+    """One trace of the model at values from an init strategy (as NumPyro's own
+    initialisation draws them: improper priors cannot be sampled)."""
     from numpyro import handlers
     from numpyro.infer.initialization import init_to_uniform
 
-    # values from an init strategy, as NumPyro's own initialisation does: improper priors
-    # (ImproperUniform) cannot be sampled
     seeded = handlers.substitute(handlers.seed(model, 0), substitute_fn=init_to_uniform)
     with handlers.block():
-        trace = handlers.trace(seeded).get_trace(*model_args, **model_kwargs)
-    latent = []
+        return handlers.trace(seeded).get_trace(*model_args, **model_kwargs)
+
+
+def check_model_sites(trace):
+    """Refuse discrete latent sites (not marked for enumeration) of infinite support, or whose
+    elements have different supports, in a model trace; finite ones are sampled by spiking
+    units (issue 16, :mod:`spiking_mcmc.discrete`)."""
     for name, site in trace.items():
         if site["type"] != "sample" or site["is_observed"]:
             continue
         if site["infer"].get("enumerate") == "parallel":
-            raise ModelError(
-                f"latent site {name!r} is marked for enumeration; the spiking kernel does not "
-                "sum sites out. Remove infer={'enumerate': 'parallel'} to have spiking units "
-                "sample it, marginalise it in the model (logsumexp over its values with "
-                "numpyro.factor), or use NumPyro's NUTS with enumeration."
-            )
-        if site["fn"].support.is_discrete:  # discrete units (issue 16): finite support only
+            continue  # NumPyro's potential marginalises it, as for NUTS
+        if site["fn"].support.is_discrete:
             check_finite_support(name, site["fn"])
-        latent.append(name)
-    if not latent:
-        raise ModelError(
-            "the model has no latent sample sites (every site is observed or deterministic), "
-            "so there is nothing to sample. Use numpyro.infer.Predictive to draw from it, or "
-            "add a numpyro.sample site without obs=."
-        )
-    return trace
 
 
 def check_finite_support(name, fn):
@@ -143,6 +133,32 @@ def check_finite_support(name, fn):
             f"({error or 'enumerate_support is not available'}); give every element the same "
             "support (e.g. one total_count for a Binomial), or split it into sites that do."
         ) from None
+
+
+def check_kernel_options(
+    step_size, target_accept_prob, dense_mass, adaptation, chain_batch_size, chain_devices
+):
+    """The SpikingKernel's own options (the dynamics' settings check themselves)."""
+    check_positive("step_size", step_size)
+    check_probability("target_accept_prob", target_accept_prob)
+    if not (
+        isinstance(dense_mass, bool)
+        or (isinstance(dense_mass, list) and all(isinstance(b, tuple) for b in dense_mass))
+    ):
+        raise TypeError(
+            "dense_mass must be True, False, or a list of tuples of site names (dense blocks), "
+            f"got {dense_mass!r}"
+        )
+    if adaptation not in ("per_chain", "cross_chain"):
+        raise ValueError(
+            f"adaptation must be one of ('per_chain', 'cross_chain'), got {adaptation!r}"
+        )
+    if chain_batch_size is not None:
+        if isinstance(chain_batch_size, bool) or not isinstance(chain_batch_size, int):
+            raise TypeError(f"chain_batch_size must be an integer, got {chain_batch_size!r}")
+        check_positive("chain_batch_size", chain_batch_size)
+    if chain_devices is not None and not list(chain_devices):
+        raise ValueError("chain_devices is empty: pass a list of jax devices or None")
 
 
 def check_init_params(init_params, potential_fn):
@@ -172,3 +188,31 @@ def check_init_params(init_params, potential_fn):
             "leading axis of length num_chains."
         )
     return value
+
+
+def warn_cross_chain_alone():
+    """Cross-chain warmup asked for where each chain runs alone."""
+    import warnings
+
+    warnings.warn(
+        "adaptation='cross_chain' with a single chain, or with sequential or parallel chains: "
+        "each chain adapts alone (pooling needs chain_method='vectorized' and num_chains > 1)",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def warn_inexact(dynamics: str):
+    """A kernel built on a dynamics without a Metropolis step: say so once."""
+    import warnings
+
+    from spiking_mcmc.dynamics.base import InexactChainWarning
+
+    warnings.warn(
+        f"dynamics={dynamics!r} is NOT an exact MCMC kernel: it has no Metropolis step "
+        "(accept_prob is always 1), so its draws are biased (by the time step, the spike size "
+        "and the membrane leak). Use it to study the network; use dynamics='hamiltonian' or "
+        "'poisson' for inference.",
+        InexactChainWarning,
+        stacklevel=3,
+    )

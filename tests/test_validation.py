@@ -55,14 +55,6 @@ def test_infinite_density_everywhere():
         mcmc_run(PoissonKernel(model))
 
 
-def test_no_latent_sites():
-    def model(y):
-        numpyro.sample("y", dist.Normal(), obs=y)
-
-    with pytest.raises(ModelError, match="no latent sample sites"):
-        mcmc_run(PoissonKernel(model), y=1.0)
-
-
 def test_potential_fn_without_init_params():
     with pytest.raises(ModelError, match="needs init_params"):
         mcmc_run(PoissonKernel(potential_fn=lambda x: jnp.sum(x**2)))

@@ -28,7 +28,7 @@ import numpy as np
 from spiking_mcmc.discrete import neuron, sweep
 from spiking_mcmc.discrete.layout import Layout
 from spiking_mcmc.discrete.settings import DiscreteSettings
-from spiking_mcmc.dynamics.base import PositionState, TransitionInfo
+from spiking_mcmc.dynamics.base import PositionState
 
 
 class DiscreteState(NamedTuple):
@@ -93,11 +93,13 @@ def step(key, units: DiscreteState, state: PositionState, logdensity_and_grad, b
     def log_density_fn(values):
         return logdensity_and_grad(position, values)[0]
 
+    # l at the current values, evaluated afresh: the chain's stored l(x | v) need not belong to
+    # these units (warmup may restart a chain at another chain's position)
     result = rule(
         key,
         units.values,
         units.clocks,
-        state.log_density,
+        log_density_fn(units.values),
         log_density_fn,
         block.num_values,
         block.binary,
@@ -114,7 +116,7 @@ def step(key, units: DiscreteState, state: PositionState, logdensity_and_grad, b
         result.fired,
         jnp.sum(result.fired).astype(jnp.int32),
         changed,
-        result.num_evals,
+        result.num_evals + 1,  # and the fresh l at the sweep's start
     )
     return new_units, PositionState(position, log_density, grad)
 
@@ -144,27 +146,16 @@ def step_chains(
     return units, states._replace(log_density=log_density)
 
 
-def idle_info(num_chains: int, dtype, step_ms: float) -> TransitionInfo:
-    """The continuous network's info when there is none (d = 0): nothing to reject, no
-    gradient, one step of the units (``num_steps`` = 1, ``step_ms`` of biological time)."""
-    zeros = jnp.zeros((num_chains,), jnp.int32)
-    return TransitionInfo(
-        accept_prob=jnp.ones((num_chains,), dtype),
-        is_accepted=jnp.ones((num_chains,), bool),
-        diverging=jnp.zeros((num_chains,), bool),
-        num_spikes=zeros,
-        num_grad_evals=zeros,
-        num_steps=jnp.ones((num_chains,), jnp.int32),
-        biological_time_ms=jnp.full((num_chains,), step_ms, dtype),
-        spike_counts=jnp.zeros((num_chains, 2, 0), jnp.int32),
+def combine(infos, units: DiscreteState, continuous: bool, step_ms: float):
+    """The transition's info: the whole network's spikes (continuous + discrete units); with a
+    continuous part, the gradient evaluated after the sweep; without one (d = 0, the still
+    network), one step of the units (``num_steps`` 1, ``step_ms`` of biological time)."""
+    infos = infos._replace(
+        num_spikes=infos.num_spikes + units.num_spikes.astype(infos.num_spikes.dtype)
     )
-
-
-def combine(infos, units: DiscreteState, continuous: bool):
-    """The transition's info: the whole network's spikes (continuous + discrete units) and,
-    with a continuous part, the gradient evaluated after the sweep."""
-    extra_grads = 1 if continuous else 0
+    if continuous:
+        return infos._replace(num_grad_evals=infos.num_grad_evals + 1)
     return infos._replace(
-        num_spikes=infos.num_spikes + units.num_spikes.astype(infos.num_spikes.dtype),
-        num_grad_evals=infos.num_grad_evals + extra_grads,
+        num_steps=jnp.ones_like(infos.num_steps),
+        biological_time_ms=jnp.full_like(infos.biological_time_ms, step_ms),
     )

@@ -114,7 +114,16 @@ def _given_values(init_params, layout: Layout, num_chains, batch):
 
 
 def initialize(
-    model, key, init_params, init_strategy, model_args, model_kwargs, batch, trace, names
+    model,
+    key,
+    init_params,
+    init_strategy,
+    model_args,
+    model_kwargs,
+    batch,
+    trace,
+    names,
+    forward_mode=False,
 ):
     """Starting points (continuous part, stacked when ``batch``), the conditioned density and
     each chain's discrete values. Returns (init_params, ConditionedDensity, DiscreteStart)."""
@@ -146,6 +155,7 @@ def initialize(
                 init_strategy=init_strategy,
                 model_args=model_args,
                 model_kwargs=kwargs,
+                forward_mode_differentiation=forward_mode,
             )
         except RuntimeError as error:
             if "Cannot find valid initial parameters" not in str(error):

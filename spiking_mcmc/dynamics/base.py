@@ -19,6 +19,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from spiking_mcmc.settings import Settings
+
 
 class PositionState(NamedTuple):
     """A point x of the unconstrained space with l(x) = log density and g(x) = its gradient."""
@@ -39,6 +41,16 @@ class TransitionInfo(NamedTuple):
     num_steps: jax.Array  # integration steps (1 for one window of the Poisson network)
     biological_time_ms: jax.Array  # duration of this transition in the network's time
     spike_counts: jax.Array  # (2, P): ON (row 0) and OFF (row 1) spikes of the P neuron pairs
+    proposal_moved: jax.Array  # the proposal differs from the state (False: a null move)
+
+
+class TunerPhase(NamedTuple):
+    """Where warmup is, for a dynamics' tuner (booleans, traced)."""
+
+    t: jax.Array  # the warmup transition
+    learn: jax.Array  # take a learning step
+    restart: jax.Array  # start learning again from the initial value
+    final: jax.Array  # the last warmup transition: fix the final value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,9 +58,10 @@ class Tuner:
     """Warmup of a dynamics' own parameters (e.g. the trajectory length) over a batch of chains.
 
     init(positions (C, d), settings) -> state, or None when the settings tune nothing
-    update(state, t, num_warmup, positions (C, d), infos (C, ...), metric_changed, settings)
-        -> state
+    update(state, phase, positions (C, d), infos (C, ...), settings) -> state
     apply(params, state) -> params
+    ``phase`` (:class:`TunerPhase`) says whether to learn now, to start again (the metric has
+    settled into a new window), or to fix the final value (the last warmup transition).
     With per-chain warmup the batch is one chain (C = 1) under ``vmap``; with cross-chain
     warmup it is every chain, and the update pools their signals.
     """
@@ -88,6 +101,24 @@ class InexactChainWarning(UserWarning):
     """A dynamics without a Metropolis step: its draws are biased."""
 
 
+def still_transition(key, state: PositionState, logdensity_and_grad, params, shared_key=None):
+    """A network with no neurons (a model with nothing to sample): the state stays."""
+    zero = jnp.zeros((), jnp.int32)
+    dtype = jnp.result_type(state.log_density)
+    info = TransitionInfo(
+        accept_prob=jnp.ones((), dtype),
+        is_accepted=jnp.ones((), bool),
+        diverging=jnp.zeros((), bool),
+        num_spikes=zero,
+        num_grad_evals=zero,
+        num_steps=zero,
+        biological_time_ms=jnp.zeros((), dtype),
+        spike_counts=jnp.zeros((2, 0), jnp.int32),
+        proposal_moved=jnp.zeros((), bool),
+    )
+    return state, info
+
+
 def is_finite_state(log_density, grad_log_density):
     """True where l(x) and every component of g(x) are finite (NaN and +-inf are not)."""
     return jnp.isfinite(log_density) & jnp.all(jnp.isfinite(grad_log_density))
@@ -110,3 +141,20 @@ def draw_keys(key, shared_key, num):
     """``num`` keys for the state-independent draws: from ``shared_key`` when chains share
     them, else from the chain's own ``key``."""
     return jax.random.split(key if shared_key is None else shared_key, num)
+
+
+@dataclasses.dataclass(frozen=True)
+class StillSettings(Settings):
+    """A network with no neurons has no settings."""
+
+
+# the dynamics of a model whose unconstrained space has no dimension (only observed or
+# deterministic sites, or a Dirichlet of one category): nothing moves, as for NUTS
+STILL = Dynamics(
+    name="still",
+    settings=StillSettings,
+    build=lambda settings, metric, step_size: None,
+    transition=still_transition,
+    info=TransitionInfo,
+    target_accept_prob=0.5,
+)

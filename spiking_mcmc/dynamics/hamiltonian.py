@@ -234,6 +234,7 @@ class HamiltonianInfo(NamedTuple):
     num_steps: jax.Array
     biological_time_ms: jax.Array
     spike_counts: jax.Array
+    proposal_moved: jax.Array
     chees_gradient: jax.Array  # d ChEES / d log T estimated from this transition (0 if none)
 
 
@@ -286,6 +287,7 @@ def transition(
         num_steps=num_steps,
         biological_time_ms=num_steps.astype(dtype) * params.step_ms,
         spike_counts=jnp.stack([end.on_spikes, end.off_spikes]),
+        proposal_moved=jnp.any(end.position != state.position),
         chees_gradient=chees,
     )
     return select_state(accept, proposal, state), info

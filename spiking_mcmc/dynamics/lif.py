@@ -164,6 +164,7 @@ class LIFInfo(NamedTuple):
     num_steps: jax.Array  # time steps of length dt_ms in this window
     biological_time_ms: jax.Array
     spike_counts: jax.Array  # (2, P) ON / OFF spikes in this window
+    proposal_moved: jax.Array  # the readout moved (some neuron fired)
     is_exact: jax.Array  # False: these draws are biased (module docstring)
 
 
@@ -285,6 +286,7 @@ def transition(key, state: PositionState, logdensity_and_grad, params: LIFParams
         num_steps=num_steps,
         biological_time_ms=num_steps.astype(dtype) * dt,
         spike_counts=jnp.stack([end.on, end.off]),
+        proposal_moved=jnp.any(end.position != state.position),
         is_exact=jnp.zeros((), bool),
     )
     return new_state, info

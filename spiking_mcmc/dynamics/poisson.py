@@ -172,6 +172,7 @@ def transition(
         num_steps=one,
         biological_time_ms=jnp.asarray(params.window_ms, dtype),
         spike_counts=jnp.stack([on, off]),
+        proposal_moved=jnp.any(net_counts != 0),
     )
     return select_state(accept, proposal, state), info
 

@@ -9,10 +9,12 @@ distance from the centre; its gradient in log T is estimated from every warmup t
 proposal; alpha's own dependence on T is ignored). For a standard Gaussian the signal is
 proportional to E[sin 2t]: zero near t = pi/2, half a period. The tuner averages the signal
 over its batch of chains (one chain under per-chain warmup) and takes an Adam step
-(``numpyro.optim.Adam``) on log T. T restarts from its initial value whenever the metric
-changes (the length it learned belongs to the old whitening, and beyond the first peak of
-ChEES its gradient has no restoring sign); after the last warmup transition T is the moving
-average of log T over its last ~20 values since the restart.
+(``numpyro.optim.Adam``) on log T. It learns only in warmup's main phase: in the early phase
+the chains are still far out and every trajectory seems to gain from being longer (a length
+learned there overshoots the first peak of ChEES, beyond which, averaged over the jitter,
+ChEES is flat and its gradient has no restoring sign). T starts again from its initial value
+at each of the main phase's window switches, when the metric has settled on new draws; after
+the last warmup transition T is the moving average of log T over its last ~20 values.
 """
 
 from __future__ import annotations
@@ -71,31 +73,41 @@ def init(positions, settings) -> TrajectoryTuning | None:
     )
 
 
-def update(
-    tuning: TrajectoryTuning, t, num_warmup, positions, infos, metric_changed, settings
-) -> TrajectoryTuning:
-    """One Adam ascent step of log T along the chains' mean ChEES signal after warmup
-    transition ``t``; ``positions`` (C, d) are the chains' new positions."""
+def update(tuning: TrajectoryTuning, phase, positions, infos, settings) -> TrajectoryTuning:
+    """After warmup transition ``phase.t``: move the centre; when ``phase.restart``, start
+    again from the initial length; when ``phase.learn``, one Adam ascent step of log T along
+    the chains' mean ChEES signal; at ``phase.final``, fix T at its recent moving average.
+    ``positions`` (C, d) are the chains' new positions."""
     dtype = tuning.log_length.dtype
     optimizer = _optimizer(settings.trajectory_learning_rate)
-    signal = jnp.mean(infos.chees_gradient).astype(dtype)
-    adam = optimizer.update(-signal, tuning.adam)  # ascent: minimise -ChEES
-    log_length = jnp.clip(
-        optimizer.get_params(adam), jnp.log(MIN_TRAJECTORY), jnp.log(MAX_TRAJECTORY)
-    ).astype(dtype)
-    steps = tuning.steps + 1.0
-    rate = 1.0 / jnp.minimum(steps, AVERAGE_WINDOW)
-    average = tuning.average_log_length + rate * (log_length - tuning.average_log_length)
-    weight = 1.0 / jnp.minimum(t + 1.0, CENTER_WINDOW).astype(dtype)
+    weight = 1.0 / jnp.minimum(phase.t + 1.0, CENTER_WINDOW).astype(dtype)
     center = tuning.center + weight * (jnp.mean(positions, axis=0) - tuning.center)
 
-    restart = optimizer.init(tuning.initial_log_length)
+    fresh = (
+        optimizer.init(tuning.initial_log_length),
+        tuning.initial_log_length,
+        tuning.initial_log_length,
+        jnp.zeros((), dtype),
+    )
     adam, log_length, average, steps = jax.tree.map(
-        lambda fresh, old: jnp.where(metric_changed, fresh, old),
-        (restart, tuning.initial_log_length, tuning.initial_log_length, jnp.zeros((), dtype)),
+        lambda new, old: jnp.where(phase.restart, new, old),
+        fresh,
+        (tuning.adam, tuning.log_length, tuning.average_log_length, tuning.steps),
+    )
+    signal = jnp.mean(infos.chees_gradient).astype(dtype)
+    learned = optimizer.update(-signal, adam)  # ascent: minimise -ChEES
+    learned_length = jnp.clip(
+        optimizer.get_params(learned), jnp.log(MIN_TRAJECTORY), jnp.log(MAX_TRAJECTORY)
+    ).astype(dtype)
+    learned_steps = steps + 1.0
+    rate = 1.0 / jnp.minimum(learned_steps, AVERAGE_WINDOW)
+    learned_average = average + rate * (learned_length - average)
+    adam, log_length, average, steps = jax.tree.map(
+        lambda new, old: jnp.where(phase.learn, new, old),
+        (learned, learned_length, learned_average, learned_steps),
         (adam, log_length, average, steps),
     )
-    log_length = jnp.where(t == num_warmup - 1, average, log_length)
+    log_length = jnp.where(phase.final, average, log_length)
     return tuning._replace(
         log_length=log_length, average_log_length=average, adam=adam, steps=steps, center=center
     )

@@ -22,10 +22,14 @@ MIN_ACCEPT_PROB = 1e-3  # a chain that accepts nothing counts as this in the har
 dual_averaging_init, dual_averaging_update = dual_averaging()
 
 
-def harmonic_mean_acceptance(accept_probs):
-    """C / sum_c 1 / max(alpha_c, 1e-3); a NaN or infinite alpha counts as 0."""
+def harmonic_mean_acceptance(accept_probs, mask=None):
+    """C / sum_c 1 / max(alpha_c, 1e-3) over the chains in ``mask`` (all by default); a NaN
+    or infinite alpha counts as 0."""
     finite = jnp.where(jnp.isfinite(accept_probs), accept_probs, 0.0)
-    return 1.0 / jnp.mean(1.0 / jnp.maximum(finite, MIN_ACCEPT_PROB))
+    inverse = 1.0 / jnp.maximum(finite, MIN_ACCEPT_PROB)
+    if mask is None:
+        return 1.0 / jnp.mean(inverse)
+    return jnp.sum(mask) / jnp.maximum(jnp.sum(jnp.where(mask, inverse, 0.0)), 1e-30)
 
 
 def restart(step_size):
@@ -33,9 +37,16 @@ def restart(step_size):
     return dual_averaging_init(jnp.log(10.0) + jnp.log(step_size))
 
 
-def update(state, accept_probs, target, final: bool):
-    """One dual-averaging step; returns (step size, state). ``final``: the averaged step."""
-    state = dual_averaging_update(target - harmonic_mean_acceptance(accept_probs), state)
+def update(state, accept_probs, target, final: bool, moved=None):
+    """One dual-averaging step; returns (step size, state). ``final``: the averaged step.
+    ``moved`` (C,): only proposals that move count (a null move, such as a Poisson window
+    whose spikes cancel, is accepted whatever the step size); none moving: no step."""
+    signal = harmonic_mean_acceptance(accept_probs, moved)
+    stepped = dual_averaging_update(target - signal, state)
+    if moved is not None:
+        any_moved = jnp.any(moved)
+        stepped = jax.tree.map(lambda a, b: jnp.where(any_moved, a, b), stepped, state)
+    state = stepped
     log_step_size, log_step_size_avg, *_ = state
     step_size = jnp.exp(jnp.where(final, log_step_size_avg, log_step_size))
     finfo = jnp.finfo(jnp.result_type(step_size))

@@ -1,0 +1,198 @@
+"""The benchmark's peers on a tiny posterior: nutpie, BlackJAX MAMS and ChEES produce records
+with warmup gradients and seconds and the conservative ESS; a failing MAMS tuning is recorded;
+VI's stopping rule and its independent convergence check."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+import models
+from benchmarks import __main__ as cli
+from benchmarks import methods, report
+from benchmarks.samplers import vi
+
+SMALL = methods.Settings(num_chains=2, num_warmup=60, num_samples=60, seed=1)
+
+
+@pytest.fixture(scope="module")
+def gaussian():
+    return models.load("gaussian_corr_d2")
+
+
+def check_mcmc_record(record, fields, num_draws=60):
+    assert "error" not in record, record
+    assert record["warmup_grad_evals"] > 0 and record["warmup_s"] > 0
+    assert record["sampling_s"] > 0 and record["compile_s"] >= 0
+    parts = (record["min_ess_bulk"], record["min_ess_tail"], record["min_ess_squared"])
+    assert record["conservative_ess"] == min(parts) > 0
+    assert record["ess_per_grad"] == pytest.approx(
+        record["conservative_ess"] / record["grad_evals"]
+    )
+    assert record["num_samples"] == num_draws
+    assert all(np.shape(v) == (2, num_draws) for v in fields.values())
+
+
+def test_nutpie_times_its_phases_from_the_log_density_calls(gaussian):
+    record, samples, fields = methods.run("nutpie", gaussian, SMALL)
+    check_mcmc_record(record, fields)
+    assert record["callback_bound"] is True
+    assert record["grad_evals"] == int(np.sum(fields["num_steps"]))
+    # every gradient nutpie reports is one call; a few more go to finding the start
+    gradients = record["grad_evals"] + record["warmup_grad_evals"]
+    assert gradients <= record["logdensity_calls"] <= gradients + 200
+    assert samples["x"].shape == (2, 60, 2)
+
+
+def test_chees_record_counts_its_leapfrog_steps(gaussian):
+    record, _, fields = methods.run("blackjax-chees", gaussian, SMALL)
+    check_mcmc_record(record, fields)
+    assert record["grad_evals"] == int(np.sum(fields["num_steps"]))
+    assert record["step_size"] > 0 and record["leapfrog_steps"] >= 1
+
+
+def test_chees_needs_two_chains(gaussian):
+    with pytest.raises(ValueError, match="num_chains >= 2"):
+        methods.run("blackjax-chees", gaussian, dataclasses.replace(SMALL, num_chains=1))
+
+
+def test_mams_record_counts_two_gradients_a_step(gaussian):
+    record, _, fields = methods.run("blackjax-mams", gaussian, SMALL)
+    check_mcmc_record(record, fields)
+    assert record["tuning"] == "ok"
+    assert record["grad_evals"] == 2 * int(np.sum(fields["num_steps"]))
+
+
+def quick_tuning(step_size):
+    """A stand-in for BlackJAX's MAMS tuning that returns at once with ``step_size``."""
+    import jax.numpy as jnp
+    from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
+
+    def tune(mclmc_kernel, logdensity_fn, num_steps, state, rng_key, **options):
+        dim = state.position.shape[-1]
+        params = MCLMCAdaptationState(2.0 * step_size, step_size, jnp.ones(dim))
+        return state, params, jnp.asarray(num_steps)
+
+    return tune
+
+
+def test_a_failed_mams_tuning_is_recorded_with_its_cost(tmp_path, monkeypatch):
+    """A tuning that returns a step size that is not finite: the record says so, keeps the
+    warmup's gradients and seconds, and the table lists it (nothing is dropped)."""
+    import blackjax
+
+    monkeypatch.setattr(blackjax, "adjusted_mclmc_find_L_and_step_size", quick_tuning(np.nan))
+    argv = ["--models", "gaussian_corr_d2", "--methods", "blackjax-mams", "--chains", "2"]
+    argv += ["--warmup", "40", "--samples", "40", "--out", str(tmp_path), "--quiet"]
+    assert cli.main([*argv, "--no-figures"]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    (mams,) = results["records"]
+    assert mams["method"] == "blackjax-mams" and "error" not in mams and not mams["passed"]
+    assert mams["tuning"].startswith("failed: step size")
+    assert mams["warmup_grad_evals"] == 2 * 2 * 40 and mams["warmup_s"] > 0
+    assert "blackjax-mams / 2: tuning failed: step size" in report.table(results)
+
+
+def test_mams_past_its_budget_is_recorded_not_dropped(gaussian, monkeypatch):
+    import blackjax
+
+    monkeypatch.setattr(blackjax, "adjusted_mclmc_find_L_and_step_size", quick_tuning(0.5))
+    record, samples, _ = methods.run("blackjax-mams", gaussian, SMALL)
+    assert samples is not None and record["tuning"] == "ok"  # within the budget it samples
+    record, samples, _ = methods.run(
+        "blackjax-mams", gaussian, dataclasses.replace(SMALL, mams_budget_s=0.0)
+    )
+    assert samples is None and record["passed"] is False
+    assert record["tuning"].startswith("over budget") and record["warmup_s"] > 0
+
+
+def test_sampling_stops_once_past_its_budget():
+    """spiking_mcmc.timing.timed_sampling runs in ten compiled chunks under a budget and
+    raises BudgetExceeded, with the draws made so far, once the budget is spent."""
+    import jax.numpy as jnp
+
+    from spiking_mcmc.timing import BudgetExceeded, timed_sampling
+
+    def step(x):
+        return x + 1.0, (x, {"n": jnp.ones((), jnp.int32)})
+
+    _, z, fields, seconds, _ = timed_sampling(step, jnp.zeros(2), 25, budget_s=60.0)
+    assert z.shape == (25, 2) and fields["n"].sum() == 25 and seconds > 0
+    with pytest.raises(BudgetExceeded, match="sampling took") as caught:
+        timed_sampling(step, jnp.zeros(2), 25, budget_s=0.0)
+    assert caught.value.spent["draws"] == 3  # one chunk of ceil(25 / 10)
+
+
+def test_peer_without_its_library_names_the_fix(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[bench\]'"):
+        methods.require("nutpie")
+
+
+def test_vi_converges_on_a_gaussian_and_says_so(gaussian):
+    record, samples = vi.run("vi-mvn", gaussian, dataclasses.replace(SMALL, vi_draws=2000))
+    assert record["stopped_by"] == "plateau" and record["converged"] is True
+    assert record["vi_steps"] % vi.PlateauRule.window == 0 and record["vi_seconds"] > 0
+    assert record["final_learning_rate"] == pytest.approx(0.02 * 0.001)
+    assert record["continuation_mean_shift"] <= 0.1 and record["continuation_sd_change"] <= 0.05
+    # a full-rank Gaussian guide on a Gaussian posterior has no bias
+    assert record["max_standardized_mean_error"] < 0.1 and record["max_sd_error"] < 0.1
+    assert samples["x"].shape[:2] == (1, 2000)
+
+
+def far_away():
+    """x ~ N(30, 0.5^2): 60 sds from where the guide starts."""
+    import numpyro
+    import numpyro.distributions as dist
+
+    numpyro.sample("x", dist.Normal(30.0, 0.5))
+
+
+def test_vi_stopped_by_its_step_cap_is_not_converged():
+    """200 Adam steps of 0.02 cannot cross 30 units; continuing at a tenth of the rate for 400
+    steps moves the mean by far more than 0.1 sd, so the check says not converged."""
+    import jax
+    from numpyro.infer.autoguide import AutoNormal
+
+    rule = vi.PlateauRule(max_steps=200, window=100)
+    guide = AutoNormal(far_away)
+    result = vi.fit(far_away, guide, jax.random.PRNGKey(0), rule)
+    assert result.stopped_by == "step cap" and result.steps == 200
+    after, _ = vi.continuation(result, far_away, guide, jax.random.PRNGKey(1), rule)
+    draw = vi.guide_draws(far_away, guide, jax.random.PRNGKey(2), 1000, ["x"])
+    shift, sd_change = vi.change(draw(result.svi.get_params(result.state)), draw(after))
+    assert shift > 0.1 and not vi.converged(shift, sd_change, rule)
+
+
+def test_convergence_check_thresholds():
+    rule = vi.PlateauRule()
+    assert vi.converged(0.09, 0.04, rule) and not vi.converged(0.11, 0.0, rule)
+    assert not vi.converged(0.0, 0.06, rule)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=10_000)
+    shift, sd_change = vi.change({"a": x}, {"a": 1.1 * x + 0.5})
+    assert shift == pytest.approx(0.5 / x.std() + 0.1 * abs(x.mean()) / x.std(), rel=1e-6)
+    assert sd_change == pytest.approx(0.1)
+
+
+def test_masset_decorrelation_time_of_an_ar1_process():
+    """Whitened AR(1) series with phi = exp(-dt / tau): the autocorrelation falls below 1/e at
+    lag tau (numpyro.diagnostics.autocorrelation, averaged over chains and coordinates)."""
+    from benchmarks.masset_protocol import decorrelation_ms
+
+    tau, grid = 30.0, 10.0
+    phi = np.exp(-grid / tau)
+    x = np.stack([ar1_series(phi, 2000, seed) for seed in range(8)], axis=1)[:, :, None]
+    assert decorrelation_ms(x, grid) == pytest.approx(tau, rel=0.1)
+
+
+def ar1_series(phi, length, seed):
+    rng = np.random.default_rng(seed)
+    x = np.zeros(length)
+    x[0] = rng.normal()
+    for t in range(1, length):
+        x[t] = phi * x[t - 1] + np.sqrt(1 - phi**2) * rng.normal()
+    return x
