@@ -14,7 +14,9 @@ of pi, and their composition (a systematic scan) keeps pi, hence p(x, v), invari
 tunes only the continuous network (step size, decoders) and the continuous chain's log
 density is re-evaluated after every sweep (one extra gradient per transition).
 
-A model with no continuous sites has d = 0: only the units run.
+The sweep evaluates l at the units' current values afresh at its start (warmup may restart a
+chain at another chain's position, whose stored l belongs to other units). A model with no
+continuous sites has d = 0: only the units run (beside the kernel's still network).
 """
 
 from __future__ import annotations

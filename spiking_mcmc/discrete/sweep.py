@@ -24,8 +24,8 @@ conditionally independent given x (e.g. a mixture's assignments).
 
 Costs: a sweep evaluates the log density K_j - 1 times for every free unit j (m sequential
 steps of one vmapped evaluation over its other values; l at the current values is carried
-through the sweep): m evaluations for m binary units. The synchronous rule evaluates all K_j
-values of every unit in one vmapped batch.
+through the sweep): m + 1 evaluations for m binary units (one for l at the start). The
+synchronous rule evaluates all K_j values of every unit in one vmapped batch.
 """
 
 from __future__ import annotations
