@@ -214,6 +214,8 @@ def build(
         if units is not None:
             continuous = states.position.shape[-1] > 0
             infos = discrete_block.combine(infos, units, continuous, discrete.settings.step_ms)
+            if not continuous:  # only discrete sites: a chain moves when its units change
+                health = health._replace(still=jnp.where(units.changed > 0, 0, health.still))
         return SamplerState(states, warmup_state, state.iteration + 1, health, units), infos
 
     return Sampler(init, step)

@@ -235,6 +235,7 @@ def test_discrete_only_model_through_mcmc_and_arviz_in_chain_batches():
     assert float(stats["acceptance_rate"].min()) == 1.0  # no Metropolis step: nothing rejected
     np.testing.assert_array_equal(stats["num_spikes"], fields["discrete.num_spikes"])
     assert int(stats["num_grad_evals"].max()) == 0
+    assert not bool(np.any(fields["frozen"]))  # the units move, though x has no dimension
     # tau = 1: a binary unit's spike train is its state
     rec = discrete_neural.from_fields(fields, kernel, chain=1)
     np.testing.assert_array_equal(rec.spikes, np.asarray(mcmc.get_samples(True)["s"][1]))
