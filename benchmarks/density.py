@@ -30,15 +30,14 @@ class FlatDensity(NamedTuple):
 
 def flat_density(posterior, key, num_chains: int) -> FlatDensity:
     """The posterior's unconstrained log density and ``num_chains`` starting points."""
+    from numpyro.infer import init_to_uniform
     from numpyro.infer.util import initialize_model
-
-    from models.nuts_check import init_strategy
 
     keys = jax.random.split(key, num_chains)
     info = initialize_model(
         keys,
         posterior.model,
-        init_strategy=init_strategy(posterior.name),
+        init_strategy=init_to_uniform,  # NumPyro's default start, for every method
         model_args=posterior.args,
         model_kwargs=posterior.kwargs,
     )

@@ -48,7 +48,8 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
     :param step_size: initial step size (Langevin h for "poisson", whitened leapfrog step).
     :param adapt_step_size: tune it in warmup (dual averaging toward ``target_accept_prob``).
     :param adapt_mass_matrix: learn the posterior covariance (the decoders) in warmup.
-    :param dense_mass: dense, diagonal, or NumPyro's list of site tuples (dense blocks).
+    :param dense_mass: dense, diagonal, or NumPyro's list of site tuples (dense blocks);
+        None (default): dense up to 200 unconstrained dimensions, diagonal beyond.
     :param inverse_mass_matrix: initial covariance (vector, matrix, or dict by site tuples).
     :param target_accept_prob: acceptance to aim at (default: the dynamics').
     :param find_heuristic_step_size: search a step size at each warmup window's start.
@@ -72,7 +73,7 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         step_size: float = 1.0,
         adapt_step_size: bool = True,
         adapt_mass_matrix: bool = True,
-        dense_mass=False,
+        dense_mass=None,
         inverse_mass_matrix=None,
         target_accept_prob: float | None = None,
         find_heuristic_step_size: bool = False,
@@ -199,8 +200,9 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
             None if start is None else discrete_block.build(start.layout, self.discrete_settings)
         )
         dim = positions.shape[-1]
-        layout = None if self._model is None else mass.layout(one_point, *self._mass)
-        dense = layout.any_dense if layout is not None else bool(self._mass[0])
+        structure = mass.structure(self._mass[0], dim)
+        layout = None if self._model is None else mass.layout(one_point, structure, self._mass[1])
+        dense = layout.any_dense if layout is not None else bool(structure)
         self._num_warmup = num_warmup if dim else 0
         options = WarmupOptions(self._num_warmup, dense_mass=dense, layout=layout, **self._options)
         if options.pooled and not batch:

@@ -77,6 +77,16 @@ class MassLayout:
         return full if self.any_dense else jnp.diagonal(full)
 
 
+DENSE_UP_TO = 200  # dense_mass=None: a dense metric up to this many dimensions
+
+
+def structure(dense_mass, dim: int):
+    """The metric structure asked for: ``dense_mass`` itself, or for None a dense metric up
+    to 200 dimensions (learning it from gradients takes few draws, and its O(d^2) cost per
+    step is small beside a gradient there), a diagonal one beyond."""
+    return dim <= DENSE_UP_TO if dense_mass is None else dense_mass
+
+
 def layout(z: dict, dense_mass, inverse_mass_matrix=None) -> MassLayout:
     """NumPyro's block structure for sites ``z`` (one chain's dict of unconstrained values)."""
     names = sorted(z)

@@ -142,11 +142,13 @@ def check_kernel_options(
     check_positive("step_size", step_size)
     check_probability("target_accept_prob", target_accept_prob)
     if not (
-        isinstance(dense_mass, bool)
+        dense_mass is None
+        or isinstance(dense_mass, bool)
         or (isinstance(dense_mass, list) and all(isinstance(b, tuple) for b in dense_mass))
     ):
         raise TypeError(
-            "dense_mass must be True, False, or a list of tuples of site names (dense blocks), "
+            "dense_mass must be True, False, None (automatic) or a list of tuples of site names "
+            "(dense blocks), "
             f"got {dense_mass!r}"
         )
     if adaptation not in ("per_chain", "cross_chain"):

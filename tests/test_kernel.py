@@ -35,7 +35,7 @@ def gaussian_check(dense_mass, num_samples=5000):
     mcmc = run(kernel, num_warmup=1000, num_samples=num_samples, num_chains=4)
     x = np.asarray(mcmc.get_samples(group_by_chain=True)["x"])
     draws = {f"x[{i + 1}]": x[..., i] for i in range(x.shape[-1])}
-    return models.compare(draws, gaussian_reference(mean, cov)), mcmc
+    return models.compare(draws, gaussian_reference(mean, cov), sd_z_max=4.0), mcmc
 
 
 @pytest.mark.slow

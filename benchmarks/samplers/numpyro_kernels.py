@@ -1,8 +1,10 @@
 """NumPyro's NUTS and the spiking kernel, timed by :func:`spiking_mcmc.timing.timed_run`.
 
-Both get the posterior's init strategy and the same metric structure (dense up to the
-posterior's NUTS settings' choice); NUTS also gets the target acceptance and tree depth that
-pass the posterior's reference check (``NUTS_CHECK``).
+Both start from NumPyro's default initialisation (``init_to_uniform``; no posterior's
+``INIT_VALUES``). NUTS gets the metric structure, target acceptance and tree depth that pass
+the posterior's reference check (``NUTS_CHECK``; dense up to d = 64 otherwise); the spiking
+kernel its own default metric (dense up to d = 200, learned from positions and gradients)
+unless a spiking option says otherwise.
 """
 
 from __future__ import annotations
@@ -39,22 +41,22 @@ def dense_mass(posterior) -> bool:
 
 def kernel_dense_mass(method, posterior, spiking_options) -> bool:
     """The metric structure ``method`` ran with (a spiking option may override it)."""
-    default = dense_mass(posterior)
-    return default if method == "nuts" else (spiking_options or {}).get("dense_mass", default)
+    if method == "nuts":
+        return dense_mass(posterior)
+    from spiking_mcmc.mass import structure
+
+    return bool(structure((spiking_options or {}).get("dense_mass"), posterior.dimension))
 
 
 def make_kernel(method: str, posterior, spiking_options=None):
     from numpyro.infer import NUTS
 
-    from models.nuts_check import init_strategy
     from spiking_mcmc import SpikingKernel
 
-    start = init_strategy(posterior.name)  # the module's INIT_VALUES, else init_to_uniform
-    dense = dense_mass(posterior)
     if method == "nuts":
-        options = {**nuts_options(posterior.name), "dense_mass": dense}
-        return NUTS(posterior.model, init_strategy=start, **options)
-    options = {"dense_mass": dense, "init_strategy": start, **(spiking_options or {})}
+        options = {**nuts_options(posterior.name), "dense_mass": dense_mass(posterior)}
+        return NUTS(posterior.model, **options)
+    options = spiking_options or {}
     return SpikingKernel(posterior.model, dynamics=method.removeprefix("spiking-"), **options)
 
 

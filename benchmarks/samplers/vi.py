@@ -257,12 +257,9 @@ def run(method: str, posterior, settings) -> tuple[dict, dict]:
     from numpyro.infer import autoguide
 
     from benchmarks.metrics import error_of, reference_check
-    from models.nuts_check import init_strategy
 
     rule = settings.vi
-    guide = getattr(autoguide, GUIDES[method])(
-        posterior.model, init_loc_fn=init_strategy(posterior.name)
-    )
+    guide = getattr(autoguide, GUIDES[method])(posterior.model)  # NumPyro's default start
     args, kwargs = posterior.args, posterior.kwargs
     key_fit, key_draws, key_check = jax.random.split(jax.random.PRNGKey(settings.seed), 3)
     sites = sorted({site for site, _ in posterior.param_map.values()})

@@ -185,10 +185,10 @@ def build(options: WarmupOptions, tuner=None, settings=None):
 
         return step_sizes.find_reasonable(accept_prob, step_size, key, options.target_accept_prob)
 
-    def estimate(positions_fg, grads_fg):
+    def estimate(positions_fg, grads_fg, previous):
         mask = options.covariance_mask()
         if fisher_metric:
-            return fisher.estimate(positions_fg, grads_fg, options.dense_mass, mask)
+            return fisher.estimate(positions_fg, grads_fg, options.dense_mass, mask, previous)
         covariance = welford.covariance(positions_fg, options.regularize)
         return metrics.from_covariance(covariance if mask is None else covariance * mask)
 
@@ -226,7 +226,7 @@ def build(options: WarmupOptions, tuner=None, settings=None):
             relearned = update_at[t] & fisher.has_signal(x_fg)
             # the schedule, not the data, decides when to compute (an unbatched condition:
             # under per-chain vmap a batched one would compute the estimate every time)
-            learned = lax.cond(update_at[t], lambda: estimate(x_fg, g_fg), lambda: state.metric)
+            learned = lax.cond(update_at[t], lambda: estimate(x_fg, g_fg, state.metric), lambda: state.metric)
             metric = jax.tree.map(lambda a, b: jnp.where(relearned, a, b), learned, state.metric)
             empty = welford.reset(x_bg)
             pick = lambda a, b: jax.tree.map(lambda u, v: jnp.where(switch[t], u, v), a, b)  # noqa: E731

@@ -72,13 +72,26 @@ def _shrunk(covariance, n):
     return (n / (n + 5.0)) * covariance + 1e-3 * (5.0 / (n + 5.0)) * eye
 
 
-def estimate(positions: welford.WelfordState, grads: welford.WelfordState, dense: bool, mask=None):
+def estimate(
+    positions: welford.WelfordState,
+    grads: welford.WelfordState,
+    dense: bool,
+    mask=None,
+    previous: Metric | None = None,
+):
     """The Fisher metric of the draws and gradients summed in ``positions`` and ``grads``
-    (diagonal or dense; ``mask`` keeps the entries of a block structure). A dense estimate
-    that is not positive definite in floating point falls back to the diagonal one."""
+    (diagonal or dense; ``mask`` keeps the entries of a block structure). A coordinate the
+    draws did not move along (a spike-coding network moves a few directions at a time) carries
+    no information: it keeps its ``previous`` variance instead of collapsing to zero, which
+    would stop the network from ever moving it again. A dense estimate that is not positive
+    definite in floating point falls back to the diagonal one."""
     var_x = _diagonal(welford.covariance(positions, regularize=False))
     var_g = _diagonal(welford.covariance(grads, regularize=False))
     variances = diagonal_variances(var_x, var_g)
+    if previous is not None:
+        previous_variances = _diagonal(previous.covariance())
+        informed = (var_x > 0) & (var_g > 0)
+        variances = jnp.where(informed, variances, previous_variances)
     diagonal = metrics.Metric(jnp.sqrt(variances))
     if not dense:
         return diagonal
