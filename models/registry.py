@@ -54,6 +54,14 @@ SYNTHETIC = {
     "gaussian_ill_d100": ("gaussians", {"dim": 100, "condition_number": 1000.0}),
 }
 
+# discrete latent sites (issue 16), with exact answers by enumeration (``reference()``); NUTS
+# cannot sample them, so they are listed only when asked for (list_models(include_discrete=True))
+DISCRETE = {
+    "boltzmann_machine_16": ("boltzmann", {"num_units": 16, "coupling": 0.75}),
+    "change_point": ("change_point", {}),
+    "mixture_assignments": ("mixture_assignments", {}),
+}
+
 DATA = Path(__file__).parent / "data"  # posteriordb's data.json and summary.json, per posterior
 
 _STAN_NAME = re.compile(r"^(?P<site>[A-Za-z_][A-Za-z0-9_]*)(\[(?P<index>[0-9, ]+)\])?$")
@@ -117,11 +125,14 @@ class Posterior:
         return draws
 
 
-def list_models(include_synthetic: bool = True) -> list[str]:
-    """Names of every benchmark posterior (posteriordb first, then synthetic targets)."""
+def list_models(include_synthetic: bool = True, include_discrete: bool = False) -> list[str]:
+    """Names of every benchmark posterior (posteriordb first, then synthetic targets, then, when
+    asked for, the posteriors with discrete latent sites)."""
     names = list(POSTERIORDB)
     if include_synthetic:
         names += list(SYNTHETIC)
+    if include_discrete:
+        names += list(DISCRETE)
     return names
 
 
@@ -138,8 +149,8 @@ def load(name: str) -> Posterior:
         reference = _read_json(name, "summary.json")["parameters"]
         model, args, kwargs = module.make(data)
         return Posterior(name, module.KIND, model, tuple(args), dict(kwargs), reference)
-    if name in SYNTHETIC:
-        module_name, options = SYNTHETIC[name]
+    if name in SYNTHETIC or name in DISCRETE:
+        module_name, options = SYNTHETIC[name] if name in SYNTHETIC else DISCRETE[name]
         module = importlib.import_module(f"models.posteriors.{module_name}")
         model, args, kwargs = module.make(**options)
         return Posterior(
@@ -149,6 +160,8 @@ def load(name: str) -> Posterior:
             tuple(args),
             dict(kwargs),
             module.reference(**options),
-            source="analytic",
+            source="analytic" if name in SYNTHETIC else "enumeration",
         )
-    raise KeyError(f"unknown posterior {name!r}; choose one of {', '.join(list_models())}")
+    raise KeyError(
+        f"unknown posterior {name!r}; choose one of {', '.join(list_models(True, True))}"
+    )

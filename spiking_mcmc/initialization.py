@@ -9,7 +9,8 @@ The checks here name what is wrong with a model and how to fix it.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+import warnings
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +19,7 @@ from numpyro.infer.util import ParamInfo, _transforms_from_trace, initialize_mod
 from numpyro.util import is_prng_key
 
 from spiking_mcmc import validation
+from spiking_mcmc.discrete import model as discrete_model
 from spiking_mcmc.dynamics.base import PositionState
 
 
@@ -34,6 +36,9 @@ class ModelDensity(NamedTuple):
     postprocess_fn: object
     constrain: object = None
     start: ParamInfo | None = None
+    # discrete units: DiscreteStart (layout, initial values), or None; then
+    # potential_fn_gen(*args, **kwargs) is (x, v) -> U(x | v)
+    discrete: Any = None
 
 
 def initialize(kernel, key, init_params, model_args, model_kwargs):
@@ -51,18 +56,25 @@ def initialize(kernel, key, init_params, model_args, model_kwargs):
         return ModelDensity(init_params, None, None)
     validation.check_dtype((model_args, model_kwargs), "the model's data")
     try:
-        info = initialize_model(
-            key,
-            model,
-            dynamic_args=True,
-            init_strategy=kernel._init_strategy,
-            model_args=model_args,
-            model_kwargs=model_kwargs,
-            forward_mode_differentiation=kernel._forward_mode,
-        )
+        with (
+            warnings.catch_warnings()
+        ):  # unmarked discrete sites get spiking units, not enumeration
+            warnings.filterwarnings("ignore", "Some algorithms will automatically enumerate")
+            info = initialize_model(
+                key,
+                model,
+                dynamic_args=True,
+                init_strategy=kernel._init_strategy,
+                model_args=model_args,
+                model_kwargs=model_kwargs,
+                forward_mode_differentiation=kernel._forward_mode,
+            )
     except (RuntimeError, ImportError) as error:
-        # a discrete latent site makes NumPyro try enumeration; say what is wrong instead
-        validation.check_model_sites(validation.model_trace(model, model_args, model_kwargs))
+        # a discrete latent site makes NumPyro try enumeration: spiking units sample it
+        trace = validation.model_trace(model, model_args, model_kwargs)
+        validation.check_model_sites(trace)
+        if discrete_model.discrete_sites(trace):
+            return with_discrete_units(kernel, key, init_params, model_args, model_kwargs, trace)
         if "Cannot find valid initial parameters" not in str(error):
             raise
         raise validation.ModelError(
@@ -72,6 +84,9 @@ def initialize(kernel, key, init_params, model_args, model_kwargs):
             "negative number), or pass init_params / init_strategy=init_to_median()."
         ) from None
     validation.check_model_sites(info.model_trace)
+    if discrete_model.discrete_sites(info.model_trace):  # enumerated by NumPyro (funsor)
+        trace = info.model_trace
+        return with_discrete_units(kernel, key, init_params, model_args, model_kwargs, trace)
     start = None
     if init_params is None:
         start = info.param_info
@@ -84,6 +99,27 @@ def initialize(kernel, key, init_params, model_args, model_kwargs):
     if not transforms.dynamic_support:
         constrain = functools.partial(transform_fn, transforms.inv_transforms)
     return ModelDensity(init_params, info.potential_fn, info.postprocess_fn, constrain, start)
+
+
+def with_discrete_units(kernel, key, init_params, model_args, model_kwargs, trace):
+    """The density of a model with discrete latent sites: the model conditioned on
+    them, their layout and each chain's initial values (:mod:`spiking_mcmc.discrete.model`)."""
+    batch = not is_prng_key(key)
+    init_params, density, start = discrete_model.initialize(
+        kernel.model,
+        key,
+        init_params,
+        kernel._init_strategy,
+        model_args,
+        model_kwargs,
+        batch,
+        trace,
+        discrete_model.discrete_sites(trace),
+        kernel._forward_mode,
+    )
+    return ModelDensity(
+        init_params, density.potential_fn_gen, density.postprocess_fn, discrete=start
+    )
 
 
 def check_start(potential_energy):
@@ -99,24 +135,28 @@ def check_start(potential_energy):
 
 def value_and_grad(f, forward_mode: bool = False):
     """x -> (f(x), grad f(x)); by forward-mode autodiff when ``forward_mode`` (models with
-    ``lax.while_loop``, which reverse mode cannot differentiate), as NumPyro's HMC does."""
+    ``lax.while_loop``, which reverse mode cannot differentiate), as NumPyro's HMC does.
+    Further arguments (the discrete units' values) pass through; the gradient is in x."""
     if not forward_mode:
         return jax.value_and_grad(f)
 
-    def value_twice(x):
-        value = f(x)
+    def value_twice(x, *rest):
+        value = f(x, *rest)
         return value, value
 
-    def both(x):
-        grad, value = jax.jacfwd(value_twice, has_aux=True)(x)
+    def both(x, *rest):
+        grad, value = jax.jacfwd(value_twice, has_aux=True)(x, *rest)
         return value, grad
 
     return both
 
 
 def log_density_and_grad(potential_fn, unravel, forward_mode: bool = False):
-    """x -> (l(x), g(x)) with l(x) = -U(unravel(x))."""
-    return value_and_grad(lambda position: -potential_fn(unravel(position)), forward_mode)
+    """x -> (l(x), g(x)) with l(x) = -U(unravel(x)); with discrete units (x, v) ->
+    (l(x, v), grad_x l(x, v))."""
+    return value_and_grad(
+        lambda position, *rest: -potential_fn(unravel(position), *rest), forward_mode
+    )
 
 
 class Chains(NamedTuple):
@@ -139,9 +179,13 @@ def flatten(init_params, batch: bool, num_chains: int) -> Chains:
     return Chains(positions, ravel_pytree(one_point)[1], one_point)
 
 
-def start_states(density: ModelDensity, positions, batch: bool, logdensity_and_grad):
+def start_states(density: ModelDensity, positions, batch: bool, logdensity_and_grad, units=None):
     """The chains' PositionState at their starting points: from NumPyro's ParamInfo when it
-    has evaluated the model there (no further trace), else by evaluating the density."""
+    has evaluated the model there (no further trace), else by evaluating the density (with
+    discrete units: at each chain's values ``units`` (C, m))."""
+    if units is not None:
+        start = jax.vmap(lambda x, v: PositionState(x, *logdensity_and_grad(x, v)))
+        return jax.jit(start)(positions, units)
     if density.start is None:
         return jax.jit(jax.vmap(lambda x: PositionState(x, *logdensity_and_grad(x))))(positions)
     potential_energy, z_grad = density.start.potential_energy, density.start.z_grad

@@ -13,7 +13,6 @@ subclass of ``numpyro.infer.HMC``, so HMCGibbs, DiscreteHMCGibbs, HMCECS and Gib
 
 from __future__ import annotations
 
-import copy
 import functools
 
 import jax
@@ -21,24 +20,28 @@ import jax.numpy as jnp
 from numpyro.infer import HMC
 from numpyro.infer.initialization import init_to_uniform
 from numpyro.infer.mcmc import MCMCKernel
-from numpyro.util import identity, is_prng_key
+from numpyro.util import is_prng_key
 
 from spiking_mcmc import initialization, mass, sampler, sharding, validation
 from spiking_mcmc import settings as settings_
 from spiking_mcmc import state as states
+from spiking_mcmc.discrete import block as discrete_block
+from spiking_mcmc.discrete import settings as discrete_settings
 from spiking_mcmc.dynamics import registry
 from spiking_mcmc.dynamics.base import STILL
 from spiking_mcmc.network import NetworkAccess
 from spiking_mcmc.state import FIELDS, SpikingState
 from spiking_mcmc.warmup import ESTIMATORS, WarmupOptions, initial_metric
+from spiking_mcmc.wrappers import WrapperInterface
 
 __all__ = ["SpikingKernel", "SpikingState"]
 
 
-class SpikingKernel(NetworkAccess, MCMCKernel):
+class SpikingKernel(WrapperInterface, NetworkAccess, MCMCKernel):
     """Sample a NumPyro model (or a potential function) with a stochastic spiking network.
 
-    :param model: a NumPyro model (sites are mapped to the unconstrained space, as for NUTS).
+    :param model: a NumPyro model (sites are mapped to the unconstrained space, as for NUTS;
+        discrete sites of finite support are sampled by spiking units, ``spiking_mcmc.discrete``).
     :param potential_fn: or the negative log density of a pytree (needs ``init_params``).
     :param dynamics: ``"hamiltonian"`` (default: the exact integrate-and-fire Hamiltonian
         network), ``"poisson"`` (exact Poisson network) or ``"lif"`` (leaky integrate-and-fire,
@@ -60,6 +63,8 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         from all vectorised chains).
     :param chain_batch_size: advance vectorised chains this many at a time (less memory).
     :param chain_devices: shard vectorised chains over these devices (``jax.sharding``).
+    :param discrete: settings of the spiking units of discrete sites (a dict, e.g.
+        ``{"refractory_steps": 5}``, or a ``spiking_mcmc.discrete.DiscreteSettings``).
     :param dynamics_options: the dynamics' settings (``registry.get(name).settings``).
     """
 
@@ -82,6 +87,7 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         adaptation: str = "per_chain",
         chain_batch_size: int | None = None,
         chain_devices=None,
+        discrete=None,
         **dynamics_options,
     ):
         if (model is None) == (potential_fn is None):
@@ -97,6 +103,7 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         validation.check_choice("metric_estimator", metric_estimator, ESTIMATORS)
         if not spec.exact:
             validation.warn_inexact(dynamics)
+        self.discrete_settings = discrete_settings.from_options(discrete)
         self._model, self._potential_fn = model, potential_fn
         self._step_size, self._init_strategy = step_size, init_strategy
         self._mass = (dense_mass, inverse_mass_matrix)
@@ -119,6 +126,7 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         self._sample_fn = self._sampler = self._unravel = self._model_args = None
         self._potential_fn_gen = self._postprocess_fn = self._constrain = None
         self._num_warmup = self._chains_started = 0
+        self.discrete_layout = None  # the model's discrete sites, known after init
 
     # -- NumPyro's MCMCKernel interface -------------------------------------------------------
     model = property(lambda self: self._model)
@@ -130,46 +138,6 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         step_size = float(jnp.mean(state.adapt_state.step_size))
         accept, spikes = float(jnp.mean(state.mean_accept_prob)), int(jnp.sum(state.num_spikes))
         return f"{self.dynamics_name} h={step_size:.2e} acc={accept:.2f} spikes={spikes}"
-
-    def postprocess_fn(self, model_args, model_kwargs):
-        if self._postprocess_fn is None:
-            return identity
-        return self._postprocess_fn(*model_args, **model_kwargs)
-
-    def get_potential_fn(self, model_args=(), model_kwargs=None):
-        """U(z) = -log p(z) on NumPyro's unconstrained sites, for these model arguments."""
-        if self._model is None:
-            return self._potential_fn
-        if self._potential_fn_gen is None:
-            raise RuntimeError("get_potential_fn needs the kernel initialised: run init first")
-        return self._potential_fn_gen(*model_args, **(model_kwargs or {}))
-
-    def get_constrain_fn(self, model_args=(), model_kwargs=None, *, return_deterministic=False):
-        """Unconstrained site values -> constrained ones (and deterministic sites if asked);
-        without running the model unless asked for deterministic sites (as HMC)."""
-        if self._model is None:
-            return identity
-        if not return_deterministic and self._constrain is not None:
-            return self._constrain
-        postprocess = self.postprocess_fn(model_args, model_kwargs or {})
-        if return_deterministic:
-            return postprocess
-        return lambda z: {k: v for k, v in postprocess(z).items() if k in z}
-
-    def refresh(self, state: SpikingState, model_args, model_kwargs) -> SpikingState:
-        """The potential energy and its gradient at the state's position for new arguments
-        (what Gibbs wrappers call when the sites a block is conditioned on have moved)."""
-        potential_fn = self.get_potential_fn(model_args, model_kwargs)
-        return states.refresh(state, potential_fn, self._forward_mode)
-
-    def wrap_model(self, wrapper) -> SpikingKernel:
-        """A copy bound to ``wrapper(model)``; it rebuilds its closures at its next ``init``."""
-        if self._model is None:
-            raise ValueError("wrap_model needs a kernel built from a model, not a potential_fn")
-        kernel = copy.copy(self)
-        kernel._model = wrapper(self._model)
-        kernel._reset()
-        return kernel
 
     def init(self, rng_key, num_warmup, init_params=None, model_args=(), model_kwargs=None):
         model_kwargs = {} if model_kwargs is None else model_kwargs
@@ -183,6 +151,9 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
             self._model_args = (model_args, model_kwargs)
         positions, self._unravel, one_point = initialization.flatten(
             density.init_params, batch, len(keys)
+        )
+        self.discrete_layout, block, units = discrete_block.start(
+            density.discrete, self.discrete_settings, batch
         )
         dim = positions.shape[-1]
         structure = mass.structure(self._mass[0], dim)
@@ -202,19 +173,22 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
         self._chain_offset = 0 if batch else self._chains_started
         self._chains_started += 1
         offset = functools.partial(getattr, self, "_chain_offset")
-        self._sampler = sampler.build(spec, settings, options, self._chain_batch_size, offset)
-        logdensity_and_grad = self.logdensity_and_grad(model_args, model_kwargs)
+        self._sampler = sampler.build(
+            spec, settings, options, self._chain_batch_size, offset, discrete=block
+        )
+        logdensity_and_grad = self._joint_log_density(model_args, model_kwargs)
         metric = initial_metric(dim, dense, self._mass[1], positions.dtype, layout)
-        starts = initialization.start_states(density, positions, batch, logdensity_and_grad)
+        starts = initialization.start_states(density, positions, batch, logdensity_and_grad, units)
         chain_ids = jnp.arange(len(keys))  # in the batch: the state depends on no earlier run
 
-        def init_all(starts, key):
+        def init_all(starts, key, values):
+            chain_units = discrete_block.init_chains(block, values, key, positions.dtype)
             first = self._sampler.init(
-                starts, logdensity_and_grad, key, self._step_size, metric, chain_ids
+                starts, logdensity_and_grad, key, self._step_size, metric, chain_ids, chain_units
             )
-            return states.initial(first, self._unravel, keys)
+            return states.initial(first, self._unravel, keys, self._decode)
 
-        state = jax.jit(init_all)(starts, key_sampler[0])
+        state = jax.jit(init_all)(starts, key_sampler[0], units)
         initialization.check_start(state.potential_energy)
         self._sample_fn = self._sample
         if self._chain_devices is not None:
@@ -224,22 +198,22 @@ class SpikingKernel(NetworkAccess, MCMCKernel):
     def sample(self, state, model_args, model_kwargs):
         return self._sample_fn(state, model_args, model_kwargs)
 
-    # -- the network --------------------------------------------------------------------------
-    def logdensity_and_grad(self, model_args=None, model_kwargs=None):
-        """x -> (log p(x), grad log p(x)) on the flat unconstrained space, for the last run's
-        model arguments (or the ones given)."""
-        return initialization.kernel_log_density(self, model_args, model_kwargs)
-
     # -- internals ----------------------------------------------------------------------------
     def _sample(self, state: SpikingState, model_args, model_kwargs) -> SpikingState:
         """One transition of every chain in ``state`` (one chain, or a stack of them)."""
         pooled = self._options["pooled"]
         batch = states.as_batch(state, pooled)
-        logdensity_and_grad = self.logdensity_and_grad(model_args, model_kwargs)
+        logdensity_and_grad = self._joint_log_density(model_args, model_kwargs)
         split = jax.vmap(jax.random.split)(batch.rng_key)
         new, infos = self._sampler.step(split[:, 1], states.to_sampler(batch), logdensity_and_grad)
         batch = states.from_sampler(
-            new, infos, split[:, 0], self._unravel, batch.mean_accept_prob, self._num_warmup
+            new,
+            infos,
+            split[:, 0],
+            self._unravel,
+            batch.mean_accept_prob,
+            self._num_warmup,
+            self._decode,
         )
         if self._chain_devices is not None:
             batch = sharding.constrain(batch, self._chain_devices, pooled)

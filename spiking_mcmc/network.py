@@ -132,9 +132,12 @@ def describe(kernel, state, hessian: bool = True):
         return network, None
     from jax.flatten_util import ravel_pytree
 
+    from spiking_mcmc.state import continuous_sites
+
     logdensity_and_grad = kernel.logdensity_and_grad()
-    position = ravel_pytree(state.z)[0]
-    h = hessian_of_potential(lambda x: -logdensity_and_grad(x)[0], position)
+    position = ravel_pytree(continuous_sites(state.z, state.z_grad))[0]
+    units = () if state.discrete is None else (state.discrete.values,)  # W given the units
+    h = hessian_of_potential(lambda x: -logdensity_and_grad(x, *units)[0], position)
     return network, recurrent_weights(network.decoders, h)
 
 
@@ -162,7 +165,35 @@ def saved_kernel_options(path, overrides: dict) -> dict:
 
 
 class NetworkAccess:
-    """What a SpikingKernel shows of its network: decoders, weights, saving, one chain."""
+    """What a SpikingKernel shows of its network: its density, decoders, weights, saving."""
+
+    def logdensity_and_grad(self, model_args=None, model_kwargs=None):
+        """x -> (log p(x), grad log p(x)) on the flat unconstrained space, for the last run's
+        model arguments (or the ones given); with discrete sites (x, v) -> (l(x, v), grad_x),
+        v the discrete units' value indices (``state.discrete.values``)."""
+        joint = self._joint_log_density(model_args, model_kwargs)
+        if self.discrete_layout is None:
+            return joint
+
+        def given_units(position, values=None):  # l(x | v)
+            if values is None:
+                raise ValueError(
+                    "this model has discrete sites: its log density is l(x, v), v the discrete "
+                    "units' value indices (state.discrete.values); call f(x, values). The "
+                    "discrete units' spikes are per-draw fields (spiking_mcmc.discrete.neural)."
+                )
+            return joint(position, values)
+
+        return given_units
+
+    def _joint_log_density(self, model_args, model_kwargs):
+        from spiking_mcmc.initialization import kernel_log_density
+
+        return kernel_log_density(self, model_args, model_kwargs)
+
+    def _decode(self, values):
+        """Discrete units' value indices -> the discrete sites' values."""
+        return self.discrete_layout.decode(values)
 
     def network_params(self, state):
         """The network of one chain's state (the dynamics' params: decoders, step, ...)."""

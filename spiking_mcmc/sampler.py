@@ -15,7 +15,7 @@ flat position, and the chains' positions are flat arrays.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +23,7 @@ from jax import lax
 
 from spiking_mcmc import health as health_
 from spiking_mcmc import warmup as warmups
+from spiking_mcmc.discrete import block as discrete_block
 from spiking_mcmc.dynamics.base import Dynamics, PositionState
 from spiking_mcmc.warmup import WarmupOptions, WarmupState
 
@@ -35,12 +36,17 @@ class SamplerState(NamedTuple):
     warmup: WarmupState
     iteration: jax.Array
     health: health_.Health
+    # discrete units: (C, m) DiscreteState, or None for a model without discrete sites
+    discrete: Any = None
 
 
 class Sampler(NamedTuple):
-    """init(states (C, d), logdensity_and_grad, key, step_size, metric, chain_ids) ->
-    SamplerState (``states``: the chains' starting PositionState, e.g. ``jax.vmap(start)``);
-    step(keys (C,), state, logdensity_and_grad) -> (SamplerState, infos (C, ...))."""
+    """init(states (C, d), logdensity_and_grad, key, step_size, metric, chain_ids, units=None)
+    -> SamplerState (``states``: the chains' starting PositionState, e.g. ``jax.vmap(start)``);
+    step(keys (C,), state, logdensity_and_grad) -> (SamplerState, infos (C, ...)).
+
+    With discrete units (``build(..., discrete=block)``) ``logdensity_and_grad`` is the joint
+    (x, v) -> (l(x, v), grad_x l) and ``units`` their (C, m) initial DiscreteState."""
 
     init: callable
     step: callable
@@ -63,36 +69,59 @@ def network_params(dynamics: Dynamics, settings, warmup_state: WarmupState):
 def over_chains(fn, xs, batch_size=None):
     """``fn`` over the leading (chain) axis: ``vmap``, or ``lax.map`` ``batch_size`` at a time
     (the same draws; less working memory)."""
-    if batch_size is None:
-        return jax.vmap(fn)(xs)
+    if batch_size is None or any(jnp.size(x) == 0 for x in jax.tree.leaves(xs)):
+        return jax.vmap(fn)(xs)  # (lax.map cannot batch zero-size leaves: d = 0, no neurons)
     return lax.map(fn, xs, batch_size=batch_size)
 
 
 def build(
-    dynamics: Dynamics, settings, options: WarmupOptions, chain_batch_size=None, chain_offset=None
+    dynamics: Dynamics,
+    settings,
+    options: WarmupOptions,
+    chain_batch_size=None,
+    chain_offset=None,
+    discrete=None,
 ) -> Sampler:
     """The sampler of ``dynamics`` with its ``settings``, warmed up as ``options`` say.
     ``chain_offset() -> int`` (read when a warning is issued, not traced) is added to the
-    chains' indices in the batch to name them in warnings (sequential chains: their number)."""
+    chains' indices in the batch to name them in warnings (sequential chains: their number);
+    ``discrete``: the :class:`~spiking_mcmc.discrete.block.DiscreteBlock` of a model's discrete
+    units, which alternate with the continuous network."""
     warmup_init, warmup_update = warmups.build(options, dynamics.tuner, settings)
     pooled = options.pooled
 
-    def probe(logdensity_and_grad):
+    def chain_density(logdensity_and_grad, chain_units):
+        """The density a chain's continuous network sees: l(x), or l(x | v) with units."""
+        if chain_units is None:
+            return logdensity_and_grad
+        return discrete_block.given(logdensity_and_grad, chain_units.values)
+
+    def probe(logdensity_and_grad, units=None):
+        if units is not None and not pooled:
+            # per-chain warmup probes one chain without its units: no heuristic search
+            return None
+
         def accept_probs(step_size, metric, key, states):
             params = dynamics.build(settings, metric, step_size)
             keys = jax.random.split(key, states.position.shape[0])
             _, infos = jax.vmap(
-                lambda k, s: dynamics.transition(k, s, logdensity_and_grad, params)
-            )(keys, states)
+                lambda k, s, u: dynamics.transition(
+                    k, s, chain_density(logdensity_and_grad, u), params
+                )
+            )(keys, states, units)
             return infos.accept_prob
 
         return accept_probs
 
-    def init(states, logdensity_and_grad, key, step_size, metric, chain_ids) -> SamplerState:
+    def init(
+        states, logdensity_and_grad, key, step_size, metric, chain_ids, units=None
+    ) -> SamplerState:
         keys = key if pooled else jax.random.split(key, states.position.shape[0])
-        warmup_state = warmup_init(states, step_size, metric, keys, probe(logdensity_and_grad))
+        warmup_state = warmup_init(
+            states, step_size, metric, keys, probe(logdensity_and_grad, units)
+        )
         health = health_.init(states, chain_ids)
-        return SamplerState(states, warmup_state, jnp.zeros((), jnp.int32), health)
+        return SamplerState(states, warmup_state, jnp.zeros((), jnp.int32), health, units)
 
     def heal(states, warmup_state, health, sick):
         """Restart the sick chains: from the healthiest chain when there is one (its position,
@@ -145,24 +174,37 @@ def build(
     def step(keys, state: SamplerState, logdensity_and_grad):
         split = jax.vmap(lambda k: jax.random.split(k, 2))(keys)
         keys_transition, keys_warmup = split[:, 0], split[:, 1]
+        states, units = state.states, state.discrete
+        if units is not None:  # discrete units: sweep them given x, then move x
+            keys_units = jax.vmap(lambda k: jax.random.fold_in(k, 16))(keys_transition)
+            units, states = discrete_block.step_chains(
+                keys_units,
+                units,
+                states,
+                logdensity_and_grad,
+                discrete,
+                lambda fn, xs: over_chains(fn, xs, chain_batch_size),
+            )
         if pooled:
             params = network_params(dynamics, settings, state.warmup)
             shared_key = jax.random.fold_in(keys_transition[0], 1)
 
-            def move(key_and_state):
-                key, chain = key_and_state
-                return dynamics.transition(key, chain, logdensity_and_grad, params, shared_key)
+            def move(key_state_units):
+                key, chain, chain_units = key_state_units
+                density = chain_density(logdensity_and_grad, chain_units)
+                return dynamics.transition(key, chain, density, params, shared_key)
 
-            states, infos = over_chains(move, (keys_transition, state.states), chain_batch_size)
+            states, infos = over_chains(move, (keys_transition, states, units), chain_batch_size)
         else:
 
-            def move(key_state_warmup):
-                key, chain, chain_warmup = key_state_warmup
+            def move(key_state_warmup_units):
+                key, chain, chain_warmup, chain_units = key_state_warmup_units
                 params = network_params(dynamics, settings, chain_warmup)
-                return dynamics.transition(key, chain, logdensity_and_grad, params)
+                density = chain_density(logdensity_and_grad, chain_units)
+                return dynamics.transition(key, chain, density, params)
 
             states, infos = over_chains(
-                move, (keys_transition, state.states, state.warmup), chain_batch_size
+                move, (keys_transition, states, state.warmup, units), chain_batch_size
             )
         warmup_state = state.warmup
         if options.num_warmup > 0:
@@ -170,13 +212,23 @@ def build(
             warmup_state = lax.cond(
                 state.iteration < options.num_warmup,
                 lambda w: warmup_update(
-                    w, state.iteration, states, infos, key_warmup, probe(logdensity_and_grad)
+                    w,
+                    state.iteration,
+                    states,
+                    infos,
+                    key_warmup,
+                    probe(logdensity_and_grad, units),
                 ),
                 lambda w: w,
                 warmup_state,
             )
         states, warmup_state, health = look_after(state.states, state, states, warmup_state)
-        return SamplerState(states, warmup_state, state.iteration + 1, health), infos
+        if units is not None:
+            continuous = states.position.shape[-1] > 0
+            infos = discrete_block.combine(infos, units, continuous, discrete.settings.step_ms)
+            if not continuous:  # only discrete sites: a chain moves when its units change
+                health = health._replace(still=jnp.where(units.changed > 0, 0, health.still))
+        return SamplerState(states, warmup_state, state.iteration + 1, health, units), infos
 
     return Sampler(init, step)
 

@@ -41,6 +41,9 @@ class SpikingState(NamedTuple):
     adapt_state: WarmupState  # step size, metric (decoders), warmup statistics, tuning
     rng_key: jax.Array
     health: Health  # transitions without moving, far out, best state, chain number
+    # discrete units: DiscreteState (values, refractory clocks, last spikes) or None;
+    # z then also holds the discrete sites' values
+    discrete: Any = None
 
 
 FIELDS = (
@@ -79,30 +82,48 @@ def as_single(state: SpikingState, shared_warmup: bool) -> SpikingState:
     return single._replace(adapt_state=warmup)
 
 
+def continuous_sites(z, z_grad):
+    """The sites of ``z`` that have a gradient (all of them, unless there are discrete sites)."""
+    if isinstance(z, dict) and isinstance(z_grad, dict) and len(z) != len(z_grad):
+        return {name: z[name] for name in z_grad}
+    return z
+
+
 def positions(state: SpikingState) -> PositionState:
     """The flat (C, d) PositionState of a batch."""
     num_chains = state.i.shape[0]
     flat = jax.vmap(lambda z: ravel_pytree(z)[0], axis_size=num_chains)
-    return PositionState(flat(state.z), -state.potential_energy, -flat(state.z_grad))
+    z = continuous_sites(state.z, state.z_grad)
+    return PositionState(flat(z), -state.potential_energy, -flat(state.z_grad))
 
 
 def to_sampler(state: SpikingState) -> SamplerState:
     """The core's view of a batch."""
-    return SamplerState(positions(state), state.adapt_state, state.i[0], state.health)
+    return SamplerState(
+        positions(state), state.adapt_state, state.i[0], state.health, state.discrete
+    )
+
+
+def with_discrete(z, sampler_state: SamplerState, decode):
+    """z with the discrete sites' values decoded from the units' value indices."""
+    if sampler_state.discrete is None:
+        return z
+    return {**z, **jax.vmap(decode)(sampler_state.discrete.values)}
 
 
 def from_sampler(
-    sampler_state: SamplerState, infos, keys, unravel, mean_accept_prob, num_warmup
+    sampler_state: SamplerState, infos, keys, unravel, mean_accept_prob, num_warmup, decode=None
 ) -> SpikingState:
     """A batch after a transition with ``infos``; ``mean_accept_prob`` is the running mean
-    before it (it restarts when sampling begins)."""
+    before it (it restarts when sampling begins); ``decode``: the discrete units' value
+    indices -> the discrete sites' values."""
     states = sampler_state.states
     i = sampler_state.iteration
     count = jnp.where(i <= num_warmup, i, i - num_warmup).astype(infos.accept_prob.dtype)
     num_chains = states.position.shape[0]
     return SpikingState(
         i=jnp.full((num_chains,), i),
-        z=jax.vmap(unravel)(states.position),
+        z=with_discrete(jax.vmap(unravel)(states.position), sampler_state, decode),
         potential_energy=-states.log_density,
         z_grad=jax.vmap(unravel)(-states.grad_log_density),
         accept_prob=infos.accept_prob,
@@ -116,10 +137,11 @@ def from_sampler(
         adapt_state=sampler_state.warmup,
         rng_key=keys,
         health=sampler_state.health,
+        discrete=sampler_state.discrete,
     )
 
 
-def initial(sampler_state: SamplerState, unravel, keys) -> SpikingState:
+def initial(sampler_state: SamplerState, unravel, keys, decode=None) -> SpikingState:
     """The batch before any transition."""
     states = sampler_state.states
     dtype = states.log_density.dtype
@@ -127,7 +149,7 @@ def initial(sampler_state: SamplerState, unravel, keys) -> SpikingState:
     zeros = jnp.zeros((num_chains,), jnp.int32)
     return SpikingState(
         i=zeros,
-        z=jax.vmap(unravel)(states.position),
+        z=with_discrete(jax.vmap(unravel)(states.position), sampler_state, decode),
         potential_energy=-states.log_density,
         z_grad=jax.vmap(unravel)(-states.grad_log_density),
         accept_prob=jnp.zeros((num_chains,), dtype),
@@ -141,6 +163,7 @@ def initial(sampler_state: SamplerState, unravel, keys) -> SpikingState:
         adapt_state=sampler_state.warmup,
         rng_key=keys,
         health=sampler_state.health,
+        discrete=sampler_state.discrete,
     )
 
 
@@ -156,11 +179,12 @@ def chain(state: SpikingState, index: int = 0) -> SpikingState:
 
 def refresh(state: SpikingState, potential_fn, forward_mode: bool = False) -> SpikingState:
     """The potential energy and its gradient at the state's position under ``potential_fn``
-    (one chain or a batch)."""
+    (one chain or a batch); with discrete units, ``potential_fn(z, v)`` is U(z | v)."""
     from spiking_mcmc.initialization import value_and_grad
 
     evaluate = value_and_grad(potential_fn, forward_mode)
     if is_batch(state):
         evaluate = jax.vmap(evaluate)
-    potential_energy, z_grad = evaluate(state.z)
+    units = () if state.discrete is None else (state.discrete.values,)
+    potential_energy, z_grad = evaluate(continuous_sites(state.z, state.z_grad), *units)
     return state._replace(potential_energy=potential_energy, z_grad=z_grad)

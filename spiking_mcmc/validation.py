@@ -97,19 +97,42 @@ def model_trace(model, model_args, model_kwargs):
 
 
 def check_model_sites(trace):
-    """Refuse discrete latent sites (not marked for enumeration) in a model trace."""
+    """Refuse discrete latent sites (not marked for enumeration) of infinite support, or whose
+    elements have different supports, in a model trace; finite ones are sampled by spiking
+    units (:mod:`spiking_mcmc.discrete`)."""
     for name, site in trace.items():
         if site["type"] != "sample" or site["is_observed"]:
             continue
         if site["infer"].get("enumerate") == "parallel":
             continue  # NumPyro's potential marginalises it, as for NUTS
         if site["fn"].support.is_discrete:
-            raise ModelError(
-                f"latent site {name!r} is discrete ({type(site['fn']).__name__}); the spiking "
-                "network moves through a continuous space. Marginalise it out in the model "
-                "(sum over its values with logsumexp and numpyro.factor), or sample it with "
-                "numpyro.infer.DiscreteHMCGibbs / MixedHMC instead."
-            )
+            check_finite_support(name, site["fn"])
+
+
+def check_finite_support(name, fn):
+    """A discrete latent site is sampled by spiking units only when its support is finite and
+    the same for all of its elements (``enumerate_support``)."""
+    from spiking_mcmc.discrete.layout import elementary
+
+    fn = elementary(fn)
+    kind = type(fn).__name__
+    if not fn.has_enumerate_support:
+        raise ModelError(
+            f"latent site {name!r} is discrete with infinite support ({kind}); spiking units "
+            "sample sites with finitely many values (Bernoulli, Categorical, Binomial, ...). "
+            "Marginalise it out in the model (sum over its values with logsumexp and "
+            "numpyro.factor), or truncate it: sample a Categorical over 0..N_max with the "
+            "truncated, renormalised probabilities (e.g. probs = exp(dist.Poisson(rate)"
+            ".log_prob(jnp.arange(N_max + 1))), normalised)."
+        )
+    try:
+        fn.enumerate_support(expand=False)
+    except (NotImplementedError, ValueError) as error:
+        raise ModelError(
+            f"latent site {name!r} ({kind}) has no common support over its elements "
+            f"({error or 'enumerate_support is not available'}); give every element the same "
+            "support (e.g. one total_count for a Binomial), or split it into sites that do."
+        ) from None
 
 
 def check_kernel_options(

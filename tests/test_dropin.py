@@ -11,7 +11,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pytest
-from numpyro.infer import HMCECS, MCMC, NUTS, DiscreteHMCGibbs, Gibbs, HMCGibbs
+from numpyro.infer import HMC, HMCECS, MCMC, NUTS, DiscreteHMCGibbs, Gibbs, HMCGibbs, MixedHMC
 from numpyro.infer.gibbs import DiscreteGibbs, discrete_latent_sites
 
 from spiking_mcmc import SpikingKernel
@@ -364,3 +364,25 @@ def test_inner_kernel_of_hmcecs(kernel_class):
         mu = run(kernel, data, num_samples=2000)
     posterior_mean = float(jnp.sum(data)) / (1000 + 1e-2)
     assert within_mcse(mu.get_samples()["mu"], posterior_mean, z=5.0)
+
+
+def test_mixed_hmc_is_refused_as_for_nuts_and_the_kernel_samples_the_model_itself():
+    """MixedHMC takes HMC and refuses NUTS; it refuses SpikingKernel with the way out, and
+    SpikingKernel alone samples the same model (discrete site by spiking units) as
+    MixedHMC(HMC) does: p(c = 1) = 0.3 N(0.5; 1, 1) / Z (4 MCSE, 1500 draws, fixed seed)."""
+
+    def model():
+        c = numpyro.sample("c", dist.Bernoulli(0.3))
+        numpyro.sample("x", dist.Normal(jnp.where(c == 1, 1.0, -1.0), 1.0), obs=0.5)
+        numpyro.sample("y", dist.Normal(0.0, 1.0))
+
+    with pytest.raises(ValueError, match="NUTS"):
+        MixedHMC(NUTS(model))
+    with pytest.raises(TypeError, match="MCMC\\(SpikingKernel\\(model\\)\\)"):
+        run(MixedHMC(SpikingKernel(model)), num_warmup=10, num_samples=10)
+    like = np.exp(-0.5 * np.array([1.5, 0.5]) ** 2) * np.array([0.7, 0.3])
+    truth = like[1] / like.sum()
+    reference = run(MixedHMC(HMC(model, trajectory_length=1.2)), num_samples=1500)
+    spiking = run(SpikingKernel(model), num_samples=1500)
+    for mcmc in (reference, spiking):
+        assert within_mcse(mcmc.get_samples()["c"].astype(float), truth)

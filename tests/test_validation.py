@@ -27,9 +27,14 @@ def discrete_model():
     numpyro.sample("cluster", dist.Bernoulli(0.3))
 
 
-def test_discrete_latent_site_is_named():
-    with pytest.raises(ModelError, match=r"'cluster' is discrete.*[Mm]arginalise"):
-        mcmc_run(PoissonKernel(discrete_model))
+def test_infinite_discrete_site_is_named_with_the_way_out():
+    # finite discrete sites are sampled by spiking units (issue 16); a Poisson site is not
+    def model():
+        numpyro.sample("mu", dist.Normal())
+        numpyro.sample("count", dist.Poisson(3.0))
+
+    with pytest.raises(ModelError, match=r"'count' .*infinite.*[Mm]arginalise.*trunc"):
+        mcmc_run(PoissonKernel(model))
 
 
 def test_nan_density_everywhere():

@@ -222,7 +222,7 @@ def _jitter_nodes(jitter, num_nodes=24):
 
 
 def linear_count_covariance(weights, expected_spikes, jitter=0.0):
-    """The first-order (in W) lag-0 count covariance: the issue's formula, with the jitter.
+    """The first-order (in W) lag-0 count covariance: linear response to W, with the jitter.
 
     Cov(n_t) = a I - a^2 E[s^2] / 2 * E^T W E   (E^T W E: +W same-sign, -W ON-OFF blocks).
     """
