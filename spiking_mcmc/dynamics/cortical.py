@@ -78,7 +78,13 @@ from spiking_mcmc.dynamics.base import (
     metropolis_hastings,
     select_state,
 )
-from spiking_mcmc.dynamics.hamiltonian import DIVERGENCE_THRESHOLD, HamiltonianInfo, spikes
+from spiking_mcmc.dynamics.hamiltonian import (
+    DIVERGENCE_THRESHOLD,
+    HamiltonianInfo,
+    count_spikes,
+    repeat,
+    spikes,
+)
 from spiking_mcmc.metric import Metric
 from spiking_mcmc.settings import Settings, setting
 from spiking_mcmc.validation import (
@@ -184,11 +190,6 @@ def half_kick(momentum, membranes, force, half_step, quantum, flipped=False):
     return momentum + quantum * jnp.sum(s, axis=-1), drive - size * quantum * s, s
 
 
-def _count(s):
-    s = jnp.where(jnp.isfinite(s), jnp.clip(s, -1e6, 1e6), 0.0)
-    return jnp.maximum(s, 0.0).astype(jnp.int32), jnp.maximum(-s, 0.0).astype(jnp.int32)
-
-
 def leapfrog_step(
     traj: PopulationTrajectory, logdensity_and_grad, metric: Metric, step, quantum, flipped=False
 ) -> PopulationTrajectory:
@@ -201,8 +202,8 @@ def leapfrog_step(
     log_density, grad = logdensity_and_grad(x)
     force2 = metric.whiten_gradient(grad)
     p2, u2, s2 = half_kick(p, u, force2, half, quantum, flipped)
-    on1, off1 = _count(s1)
-    on2, off2 = _count(s2)
+    on1, off1 = count_spikes(s1)
+    on2, off2 = count_spikes(s2)
     log = traj.spike_log
     if log is not None:
         t = log.num_steps.astype(x.dtype)
@@ -228,14 +229,11 @@ def integrate(
     traj, logdensity_and_grad, metric: Metric, step, quantum, num_steps, flipped=False
 ) -> PopulationTrajectory:
     """``num_steps`` leapfrog steps (a while loop: ``num_steps`` may be traced)."""
-
-    def body(carry):
-        i, t = carry
-        return i + 1, leapfrog_step(t, logdensity_and_grad, metric, step, quantum, flipped)
-
-    return lax.while_loop(
-        lambda carry: carry[0] < num_steps, body, (jnp.zeros((), jnp.int32), traj)
-    )[1]
+    return repeat(
+        lambda t: leapfrog_step(t, logdensity_and_grad, metric, step, quantum, flipped),
+        traj,
+        num_steps,
+    )
 
 
 def true_momentum(momentum, membranes):

@@ -176,7 +176,7 @@ def half_kick(momentum, membrane, force, half_step, quantum, flipped=False):
     return momentum + quantum * s, drive - quantum * s, s
 
 
-def _count(s):
+def count_spikes(s):
     """ON and OFF spike counts of one kick (int32; non-finite drives count nothing)."""
     s = jnp.where(jnp.isfinite(s), jnp.clip(s, -1e6, 1e6), 0.0)
     return jnp.maximum(s, 0.0).astype(jnp.int32), jnp.maximum(-s, 0.0).astype(jnp.int32)
@@ -196,8 +196,8 @@ def leapfrog_step(
     log_density, grad = logdensity_and_grad(x)
     force2 = metric.whiten_gradient(grad)
     p2, v2, s2 = half_kick(p, v, force2, half, quantum, flipped)
-    on1, off1 = _count(s1)
-    on2, off2 = _count(s2)
+    on1, off1 = count_spikes(s1)
+    on2, off2 = count_spikes(s2)
     log = traj.spike_log
     if log is not None:
         t = log.num_steps.astype(x.dtype)
@@ -221,10 +221,19 @@ def integrate(
     traj: Trajectory, logdensity_and_grad, metric: Metric, step, quantum, num_steps, flipped=False
 ) -> Trajectory:
     """``num_steps`` leapfrog steps (traced ``num_steps`` allowed: a while loop)."""
+    return repeat(
+        lambda t: leapfrog_step(t, logdensity_and_grad, metric, step, quantum, flipped),
+        traj,
+        num_steps,
+    )
+
+
+def repeat(step_fn, traj, num_steps):
+    """``step_fn`` applied ``num_steps`` times (a while loop: ``num_steps`` may be traced)."""
 
     def body(carry):
         i, t = carry
-        return i + 1, leapfrog_step(t, logdensity_and_grad, metric, step, quantum, flipped)
+        return i + 1, step_fn(t)
 
     return lax.while_loop(
         lambda carry: carry[0] < num_steps, body, (jnp.zeros((), jnp.int32), traj)
