@@ -2,7 +2,7 @@
 
     still_c <- 0 if chain c moved, else still_c + 1        (a frozen chain: still_c >= 50)
     tiny_c  <- tiny_c + 1 while the step size is below 1e-4 (whitened units), else 0
-    out_c   <- out_c + 1 while l(x_c) < median_c' l(x_c') - max(20, 10 sqrt(d)), else 0
+    out_c   <- out_c + 1 while l(x_c) < max_c' l(x_c') - max(20, 10 sqrt(d)), else 0
 
 A chain can stop moving while reporting acceptance: a step size collapsed below the floating-
 point resolution of its position "accepts" proposals that round back to the same point, and a
@@ -10,12 +10,12 @@ Poisson window whose ON and OFF spikes cancel is accepted without a move. A step
 collapse without the chain quite standing still: where the log density is computed too
 coarsely (in float32 a sum of terms near 1e7 is resolved in steps of 8 nats), every move
 across a step of the density is rejected and dual averaging shrinks the step until the chain
-crawls. A chain can also sit far out in a tail, adapted to it, while the others sample the
-posterior. In warmup such a chain is restarted (the sampler's ``heal``): from a healthy
-chain's position and network when chains run vectorised, else from its own best earlier
-state (the highest log density it reached) with the step size reset. A chain still frozen
-when warmup ends is named in a warning; while sampling, ``frozen`` marks its draws (ArviZ
-``sample_stats``).
+crawls. A chain can also sit far out in a tail, or in a worse local mode, adapted to it,
+while the others sample the posterior. In warmup such a chain is restarted (the sampler's
+``heal``): from a healthy chain's position and network when chains run vectorised, else from
+its own best earlier state (the highest log density it reached) with the step size reset.
+A chain still frozen when warmup ends is named in a warning; while sampling, ``frozen`` marks
+its draws (ArviZ ``sample_stats``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from spiking_mcmc.dynamics.base import PositionState
 HEAL_AFTER = 25  # transitions without a move (or with a collapsed step) before a restart
 TINY_STEP = 1e-4  # a whitened step size below this has collapsed
 FROZEN = 50  # transitions without a move that mark a chain frozen
-OUTSIDE_FOR = 20  # transitions far below the others before a warmup chain is restarted
+OUTSIDE_FOR = 50  # transitions far below the best chain before a warmup chain is restarted
 
 
 class FrozenChainWarning(UserWarning):
@@ -42,7 +42,7 @@ class FrozenChainWarning(UserWarning):
 class Health(NamedTuple):
     still: jax.Array  # (C,) transitions since the chain last moved
     tiny: jax.Array  # (C,) transitions with a collapsed step size
-    outside: jax.Array  # (C,) transitions the chain has been far below the others
+    outside: jax.Array  # (C,) transitions the chain has been far below the best chain
     best: PositionState  # (C, ...) the highest log density each chain reached
     chain_id: jax.Array  # (C,) the chains' numbers, for messages
 
@@ -53,7 +53,8 @@ def init(states: PositionState, chain_ids) -> Health:
 
 
 def gap(dim: int) -> float:
-    """How far below the others' median log density a chain is "far out"."""
+    """How far below the best chain's log density a chain is "far out": 14 standard deviations
+    of the log density of a d-dimensional Gaussian's typical set (sd sqrt(d / 2)), at least 20."""
     return max(20.0, 10.0 * float(np.sqrt(dim)))
 
 
@@ -68,9 +69,9 @@ def observe(health: Health, before: PositionState, after: PositionState, step_si
         tiny = jnp.where(collapsed, health.tiny + 1, 0)
     num_chains, dim = after.position.shape
     far = jnp.zeros(num_chains, bool)
-    if num_chains >= 3:
+    if num_chains >= 2:  # against the best chain: half the chains in a worse mode are seen
         finite = jnp.where(jnp.isfinite(after.log_density), after.log_density, -jnp.inf)
-        far = finite < jnp.median(finite) - gap(dim)
+        far = finite < jnp.max(finite) - gap(dim)
     outside = jnp.where(far, health.outside + 1, 0)
     better = after.log_density > health.best.log_density
     best = jax.tree.map(

@@ -60,6 +60,31 @@ def test_a_trapped_chain_among_vectorised_ones_restarts_from_a_healthy_one():
     assert not np.asarray(mcmc.get_extra_fields()["frozen"]).any()
 
 
+def worse_mode_potential(params):
+    """N(-5, 0.3^2) and, 40 nats lower, N(5, 0.3^2): the second mode holds e^-40 of the mass,
+    and a leapfrog trajectory cannot cross the barrier between them."""
+    x = params["x"]
+    good = -0.5 * ((x + 5.0) / 0.3) ** 2
+    worse = -0.5 * ((x - 5.0) / 0.3) ** 2 - 40.0
+    return -jnp.logaddexp(good, worse)
+
+
+def test_half_the_chains_in_a_worse_mode_are_moved_to_the_best_one():
+    """Two of four chains start in the worse mode: measured against the best chain (not the
+    median, which a 2:2 split puts halfway) they are far out and restart from it in warmup."""
+    mcmc = MCMC(
+        SpikingKernel(potential_fn=worse_mode_potential),
+        num_warmup=300,
+        num_samples=100,
+        num_chains=4,
+        chain_method="vectorized",
+        progress_bar=False,
+    )
+    mcmc.run(jax.random.PRNGKey(0), init_params={"x": jnp.array([-5.0, 5.0, -5.1, 5.1])})
+    x = np.asarray(mcmc.get_samples(group_by_chain=True)["x"])
+    assert np.all(np.abs(x + 5.0) < 2.0), x.mean(axis=1)
+
+
 @pytest.mark.parametrize("dynamics", ["hamiltonian", "poisson"])
 def test_a_healthy_run_raises_no_warning(dynamics):
     with warnings.catch_warnings():
