@@ -19,7 +19,7 @@ Phase 1 (the protocol): ``duration_ms`` = 500 ms from the origin; the decorrelat
 lag at which the autocorrelation of the whitened state (true mean and covariance), over the
 second half, falls below 1/e, on a 1 ms grid (and on the 10 ms grid of
 benchmarks/masset_protocol.py, for comparison). Phase 2 (stationary statistics): the same
-chains continue for ``stationary_ms``; on it, the conservative ESS (DESIGN: the smallest bulk,
+chains continue for ``stationary_ms``; on it, the conservative ESS (the smallest bulk,
 tail and squared-deviation ESS over the coordinates) of the 1 ms grid, the spikes the whole
 population fired in that stretch, and so spikes per dimension per effective sample; and, from
 the spike times of up to ``neural_chains`` of those chains (logged by the same transitions:
