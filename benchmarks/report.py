@@ -6,7 +6,8 @@ Main table, one row per MCMC record, led by the conservative efficiency:
     ESS       min over parameters of bulk, tail and squared-deviation ESS (the three beside it)
     ESS/grad  ESS per sampling gradient            ESS/s  ESS per second of warmup + sampling
     ESS/s sampling-only, warmup gradients and seconds, sampling and compilation seconds
-    R-hat, max |z| and |sd - 1| against the reference, ok = exact (every |z| <= 4, sd within 10%, R-hat <= 1.01)
+    R-hat, max |z| and |sd - 1| against the reference; ok = exact: every |z| <= 4,
+    every sd within 10%, R-hat <= 1.01
 
 ``†``: ESS per second bound by a Python callback (nutpie), its ESS per gradient is the fair
 figure. VI records have their own table: steps, seconds, how the optimiser stopped, whether
