@@ -297,3 +297,26 @@ def test_chain_scaling_grid_gives_ratios_at_each_chain_count(tmp_path, monkeypat
     spiking = [line.split() for line in table if "spiking-hamiltonian" in line]
     assert [row[12] for row in spiking] == ["2.00", "2.00"]  # 20 C / 10 C at each C
     assert (tmp_path / "chains.png").stat().st_size > 0
+
+
+def test_seed_medians_take_only_runs_where_both_are_exact():
+    from benchmarks import seeds
+
+    def record(method, ess_per_grad, passed=True):
+        return dict(
+            model="m",
+            method=method,
+            ess_per_grad=ess_per_grad,
+            ess_per_s=ess_per_grad,
+            warmup_grad_evals=100,
+            passed=passed,
+        )
+
+    runs = [
+        [record("spiking-hamiltonian", 2.0), record("nuts", 1.0)],
+        [record("spiking-hamiltonian", 4.0), record("nuts", 1.0)],
+        [record("spiking-hamiltonian", 0.5), record("nuts", 1.0, passed=False)],
+    ]
+    lines = seeds.summary(runs, ["nuts"])
+    assert lines[0].endswith("[1, 1, 1] of 1 posteriors")
+    assert "median per gradient 3.00" in lines[1] and "below 1x per gradient: none" in lines[1]
