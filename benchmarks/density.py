@@ -60,3 +60,26 @@ def constrained_draws(density: FlatDensity, positions) -> dict:
 
     samples = jax.vmap(jax.vmap(density.constrain))(positions)
     return {k: np.asarray(v) for k, v in samples.items()}
+
+
+def blackjax_run(
+    density, positions, fields, grad_field, warmup_s, sampling_s, compile_s, warmup_grads
+):
+    """The TimedRun of a BlackJAX sampler timed by ``spiking_mcmc.timing``: draws (T, C, d)
+    and per-draw fields (T, C) from its scan, gradients counted by ``fields[grad_field]``."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from spiking_mcmc.timing import TimedRun, by_chain
+
+    fields = by_chain(fields)
+    return TimedRun(
+        samples=constrained_draws(density, jnp.swapaxes(positions, 0, 1)),
+        fields=fields,
+        warmup_s=warmup_s,
+        sampling_s=sampling_s,
+        compile_s=compile_s,
+        warmup_grad_evals=warmup_grads,
+        grad_evals=int(np.sum(fields[grad_field], dtype=np.int64)),
+        last_state=None,
+    )

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from benchmarks.density import constrained_draws, flat_density
-from spiking_mcmc.timing import TimedRun, by_chain, timed_sampling, timed_warmup
+from benchmarks.density import blackjax_run, flat_density
+from spiking_mcmc.timing import TimedRun, timed_sampling, timed_warmup
 
 INITIAL_STEP_SIZE = 0.1
 LEARNING_RATE = 0.025
@@ -75,16 +74,15 @@ def run(posterior, settings) -> tuple[TimedRun, dict]:
     _, positions, fields, sampling_s, sample_compile_s = timed_sampling(
         transition, (key_sample, states, tuned), settings.num_samples
     )
-    fields = by_chain(fields)
-    timed = TimedRun(
-        samples=constrained_draws(density, jnp.swapaxes(positions, 0, 1)),
-        fields=fields,
-        warmup_s=warmup_s,
-        sampling_s=sampling_s,
-        compile_s=compile_s + sample_compile_s,
-        warmup_grad_evals=warmup_grads,
-        grad_evals=int(np.sum(fields["num_steps"], dtype=np.int64)),
-        last_state=None,
+    timed = blackjax_run(
+        density,
+        positions,
+        fields,
+        "num_steps",
+        warmup_s,
+        sampling_s,
+        compile_s + sample_compile_s,
+        warmup_grads,
     )
     notes = {
         "num_warmup": settings.num_warmup,

@@ -22,11 +22,10 @@ warmup plus sampling pass the budget.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.density import constrained_draws, flat_density
-from spiking_mcmc.timing import BudgetExceeded, TimedRun, by_chain, timed_sampling, timed_warmup
+from benchmarks.density import blackjax_run, flat_density
+from spiking_mcmc.timing import BudgetExceeded, TimedRun, timed_sampling, timed_warmup
 
 GRADS_PER_STEP = 2  # isokinetic McLachlan: two gradient evaluations per integration step
 TARGET_ACCEPT = 0.9  # the book's recommendation
@@ -134,15 +133,14 @@ def run(posterior, settings) -> tuple[TimedRun | None, dict]:
         )
     except BudgetExceeded as error:
         return None, {**notes, "sampling": f"over budget: {error}"}
-    fields = by_chain(fields)
-    timed = TimedRun(
-        samples=constrained_draws(density, jnp.swapaxes(positions, 0, 1)),
-        fields=fields,
-        warmup_s=warmup_s,
-        sampling_s=sampling_s,
-        compile_s=compile_s + sample_compile_s,
-        warmup_grad_evals=warmup_grads,
-        grad_evals=int(np.sum(fields["num_grad_evals"], dtype=np.int64)),
-        last_state=None,
+    timed = blackjax_run(
+        density,
+        positions,
+        fields,
+        "num_grad_evals",
+        warmup_s,
+        sampling_s,
+        compile_s + sample_compile_s,
+        warmup_grads,
     )
     return timed, {k: notes[k] for k in ("tuning", "budget_s", "step_size", "L")}
