@@ -143,28 +143,119 @@ def test_vi_converges_on_a_gaussian_and_says_so(gaussian):
     assert samples["x"].shape[:2] == (1, 2000)
 
 
-def far_away():
-    """x ~ N(30, 0.5^2): 60 sds from where the guide starts."""
-    import numpyro
-    import numpyro.distributions as dist
+def normal_density(mean, cov):
+    """l(x) of N(mean, cov) on R^d."""
+    import jax.numpy as jnp
 
-    numpyro.sample("x", dist.Normal(30.0, 0.5))
+    mean, precision = jnp.asarray(mean), jnp.linalg.inv(jnp.asarray(cov))
+
+    def logdensity(x):
+        return -0.5 * (x - mean) @ precision @ (x - mean)
+
+    return logdensity
+
+
+def plain_coordinates(start):
+    """No Laplace factor: the guide starts at ``start`` with S = 0.1 I, as NumPyro's do."""
+    import jax.numpy as jnp
+
+    from benchmarks.samplers.laplace import Preconditioner
+
+    start = jnp.asarray(start, jnp.float32)
+    return Preconditioner(start, jnp.eye(start.shape[0]), jnp.ones_like(start), False, "", 0)
 
 
 def test_vi_stopped_by_its_step_cap_is_not_converged():
-    """200 Adam steps of 0.02 cannot cross 30 units; continuing at a tenth of the rate for 400
-    steps moves the mean by far more than 0.1 sd, so the check says not converged."""
+    """x ~ N(30, 0.5^2), the guide starting at 0: 200 Adam steps of 0.02 cannot cross 30
+    units; continuing at a tenth of the rate for 400 steps moves the mean by far more than
+    0.1 sd, so the check says not converged."""
     import jax
-    from numpyro.infer.autoguide import AutoNormal
 
     rule = vi.PlateauRule(max_steps=200, window=100)
-    guide = AutoNormal(far_away)
-    result = vi.fit(far_away, guide, jax.random.PRNGKey(0), rule)
+    guide = vi.guide_for("normal", plain_coordinates([0.0]))
+    loss = vi.negative_elbo(normal_density([30.0], [[0.25]]), guide, 1)
+    result = vi.fit(loss, vi.init_params(guide), jax.random.PRNGKey(0), rule)
     assert result.stopped_by == "step cap" and result.steps == 200
-    after, _ = vi.continuation(result, far_away, guide, jax.random.PRNGKey(1), rule)
-    draw = vi.guide_draws(far_away, guide, jax.random.PRNGKey(2), 1000, ["x"])
-    shift, sd_change = vi.change(draw(result.svi.get_params(result.state)), draw(after))
+    after, _ = vi.continuation(result, loss, jax.random.PRNGKey(1), rule)
+    draw = vi.guide_draws(guide, lambda x: {"x": x}, jax.random.PRNGKey(2), 1000)
+    shift, sd_change = vi.change(draw(result.params), draw(after))
     assert shift > 0.1 and not vi.converged(shift, sd_change, rule)
+
+
+ILL = {  # sds 1000 and 1, correlation 0.999, centred far from the start at 0 (a regression
+    # with an unscaled, nearly collinear predictor, as kilpisjarvi's year)
+    "mean": [2000.0, -3.0],
+    "cov": [[1e6, 999.0], [999.0, 1.0]],
+}
+
+
+def test_laplace_factor_of_a_gaussian_is_its_covariance():
+    import jax.numpy as jnp
+
+    from benchmarks.samplers.laplace import preconditioner
+
+    found, seconds, _ = preconditioner(normal_density(**ILL), jnp.zeros(2, jnp.float32))
+    assert found.found and found.reason == "" and seconds > 0
+    factor = np.asarray(found.factor, np.float64)
+    np.testing.assert_allclose(factor @ factor.T, ILL["cov"], rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(found.centre, ILL["mean"], rtol=1e-4)
+    precision = np.linalg.inv(ILL["cov"])
+    np.testing.assert_allclose(found.marginal_sd, 1 / np.sqrt(np.diag(precision)), rtol=1e-3)
+
+
+def test_laplace_of_an_unbounded_density_falls_back_to_plain_coordinates():
+    """A funnel's density grows without bound toward its neck: no mode, so no factor."""
+    import jax.numpy as jnp
+
+    from benchmarks.samplers.laplace import preconditioner
+
+    observed = jnp.asarray([1.0, -1.0, 0.5])
+
+    def funnel(x):  # x = (log tau, theta_1..3), flat on log tau, y_j ~ N(theta_j, 1)
+        log_tau, theta = x[0], x[1:]
+        prior = -2.0 * log_tau - 0.5 * jnp.sum(theta**2) * jnp.exp(-2.0 * log_tau)
+        return prior - 0.5 * jnp.sum((theta - observed) ** 2)
+
+    start = jnp.asarray([0.5, 0.0, 0.0, 0.0], jnp.float32)
+    found, _, _ = preconditioner(funnel, start)
+    assert not found.found and found.reason
+    np.testing.assert_array_equal(found.factor, np.eye(4))
+    np.testing.assert_array_equal(found.centre, start)
+
+
+@pytest.mark.parametrize("family", ["normal", "mvn"])
+def test_vi_in_laplace_coordinates_converges_where_plain_coordinates_do_not(family):
+    """The ill-conditioned Gaussian above, the same plateau rule and step cap: in Laplace
+    coordinates the guide reaches the mean (exact for both families on a Gaussian) within 0.05
+    sd (4000 draws: Monte-Carlo error 0.016 sd) and the check passes; in plain coordinates Adam
+    stops with the mean more than 1 sd away."""
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks.samplers.laplace import preconditioner
+
+    rule = vi.PlateauRule(max_steps=30_000)
+    logdensity = normal_density(**ILL)
+    start = jnp.zeros(2, jnp.float32)
+    sd = np.sqrt(np.diag(ILL["cov"]))
+    verdicts = {}
+    for name, coordinates in {
+        "laplace": preconditioner(logdensity, start)[0],
+        "plain": plain_coordinates(start),
+    }.items():
+        guide = vi.guide_for(family, coordinates)
+        loss = vi.negative_elbo(logdensity, guide, 1)
+        result = vi.fit(loss, vi.init_params(guide), jax.random.PRNGKey(0), rule)
+        after, _ = vi.continuation(result, loss, jax.random.PRNGKey(1), rule)
+        draw = vi.guide_draws(guide, lambda x: {"x": x}, jax.random.PRNGKey(2), 4000)
+        final = draw(result.params)
+        shift, sd_change = vi.change(final, draw(after))
+        error = np.max(np.abs(np.asarray(final["x"]).mean(0) - ILL["mean"]) / sd)
+        verdicts[name] = (vi.converged(shift, sd_change, rule), error)
+    assert verdicts["laplace"][0] and verdicts["laplace"][1] < 0.05, verdicts
+    # plain coordinates: Adam's plateau leaves the mean sds away (the continuation at the floor
+    # learning rate is too slow to show it, so the check can pass it: why VI uses Laplace's)
+    assert verdicts["plain"][1] > 1.0, verdicts
 
 
 def test_convergence_check_thresholds():
