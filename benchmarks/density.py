@@ -28,8 +28,10 @@ class FlatDensity(NamedTuple):
         return self.positions.shape[-1]
 
 
-def flat_density(posterior, key, num_chains: int) -> FlatDensity:
-    """The posterior's unconstrained log density and ``num_chains`` starting points."""
+def flat_density(posterior, key, num_chains: int, init_strategy=None) -> FlatDensity:
+    """The posterior's unconstrained log density and ``num_chains`` starting points, drawn by
+    ``init_strategy`` (default: NumPyro's MCMC default, ``init_to_uniform``, as for every
+    MCMC method)."""
     from numpyro.infer import init_to_uniform
     from numpyro.infer.util import initialize_model
 
@@ -37,7 +39,7 @@ def flat_density(posterior, key, num_chains: int) -> FlatDensity:
     info = initialize_model(
         keys,
         posterior.model,
-        init_strategy=init_to_uniform,  # NumPyro's default start, for every method
+        init_strategy=init_to_uniform if init_strategy is None else init_strategy,
         model_args=posterior.args,
         model_kwargs=posterior.kwargs,
     )

@@ -194,7 +194,7 @@ def test_laplace_factor_of_a_gaussian_is_its_covariance():
 
     from benchmarks.samplers.laplace import preconditioner
 
-    found, seconds, _ = preconditioner(normal_density(**ILL), jnp.zeros(2, jnp.float32))
+    found, seconds, _ = preconditioner(normal_density(**ILL), jnp.zeros((1, 2), jnp.float32))
     assert found.found and found.reason == "" and seconds > 0
     factor = np.asarray(found.factor, np.float64)
     np.testing.assert_allclose(factor @ factor.T, ILL["cov"], rtol=1e-3, atol=1e-4)
@@ -217,10 +217,35 @@ def test_laplace_of_an_unbounded_density_falls_back_to_plain_coordinates():
         return prior - 0.5 * jnp.sum((theta - observed) ** 2)
 
     start = jnp.asarray([0.5, 0.0, 0.0, 0.0], jnp.float32)
-    found, _, _ = preconditioner(funnel, start)
+    found, _, _ = preconditioner(funnel, jnp.stack([start, start + 0.5]))
     assert not found.found and found.reason
     np.testing.assert_array_equal(found.factor, np.eye(4))
     np.testing.assert_array_equal(found.centre, start)
+
+
+def test_laplace_uses_the_highest_of_the_modes_found():
+    """Two modes, at -3 (weight 0.2, sd 0.5) and 4 (weight 0.8, sd 1): from a start near -3
+    alone the search stops at -3; with a second start near 4 the higher mode wins."""
+    import jax.numpy as jnp
+    from jax.scipy.special import logsumexp
+
+    from benchmarks.samplers.laplace import preconditioner
+
+    def mixture(x):
+        parts = jnp.stack(
+            [
+                jnp.log(0.2) - 0.5 * ((x[0] + 3.0) / 0.5) ** 2 - jnp.log(0.5),
+                jnp.log(0.8) - 0.5 * (x[0] - 4.0) ** 2,
+            ]
+        )
+        return logsumexp(parts)
+
+    near = jnp.asarray([[-2.5]], jnp.float32)
+    alone, _, _ = preconditioner(mixture, near)
+    both, _, _ = preconditioner(mixture, jnp.concatenate([near, jnp.asarray([[3.0]])]))
+    assert alone.found and both.found
+    np.testing.assert_allclose(alone.centre, [-3.0], atol=1e-3)
+    np.testing.assert_allclose(both.centre, [4.0], atol=1e-3)
 
 
 @pytest.mark.parametrize("family", ["normal", "mvn"])
@@ -240,7 +265,7 @@ def test_vi_in_laplace_coordinates_converges_where_plain_coordinates_do_not(fami
     sd = np.sqrt(np.diag(ILL["cov"]))
     verdicts = {}
     for name, coordinates in {
-        "laplace": preconditioner(logdensity, start)[0],
+        "laplace": preconditioner(logdensity, start[None])[0],
         "plain": plain_coordinates(start),
     }.items():
         guide = vi.guide_for(family, coordinates)
