@@ -150,7 +150,8 @@ def build(
         if options.num_warmup == 0:
             return states, warmup_state, health
         t = state.iteration
-        sick = health_.needs_healing(health) & (t < options.num_warmup - 1)
+        last_chance = t == options.num_warmup - 2  # the last transition that may heal
+        sick = health_.needs_healing(health, final=last_chance) & (t < options.num_warmup - 1)
         states, warmup_state, health = lax.cond(
             jnp.any(sick),
             lambda args: heal(*args, sick),

@@ -85,6 +85,22 @@ def test_half_the_chains_in_a_worse_mode_are_moved_to_the_best_one():
     assert np.all(np.abs(x + 5.0) < 2.0), x.mean(axis=1)
 
 
+def test_chains_still_in_a_worse_mode_when_warmup_ends_are_moved():
+    """Three of four chains in the worse mode and a warmup of 40 transitions, shorter than
+    the 50 a far-out chain is given: only the rule for warmup's last transition moves them."""
+    mcmc = MCMC(
+        SpikingKernel(potential_fn=worse_mode_potential),
+        num_warmup=40,
+        num_samples=100,
+        num_chains=4,
+        chain_method="vectorized",
+        progress_bar=False,
+    )
+    mcmc.run(jax.random.PRNGKey(0), init_params={"x": jnp.array([-5.0, 5.0, 5.1, 4.9])})
+    x = np.asarray(mcmc.get_samples(group_by_chain=True)["x"])
+    assert np.all(np.abs(x + 5.0) < 2.0), x.mean(axis=1)
+
+
 @pytest.mark.parametrize("dynamics", ["hamiltonian", "poisson"])
 def test_a_healthy_run_raises_no_warning(dynamics):
     with warnings.catch_warnings():

@@ -93,7 +93,7 @@ class HamiltonianSettings(Settings):
     step_ms: float = setting(1.0, check_positive)
     energy: str = setting("membrane", check_choice, choices=tuple(ENERGIES))
     adapt_trajectory_length: bool = setting(True, check_bool)
-    trajectory_learning_rate: float = setting(0.05, check_positive)
+    trajectory_learning_rate: float = setting(0.02, check_positive)
 
 
 class HamiltonianParams(NamedTuple):

@@ -15,6 +15,15 @@ learned there overshoots the first peak of ChEES, beyond which, averaged over th
 ChEES is flat and its gradient has no restoring sign). T starts again from its initial value
 at each of the main phase's window switches, when the metric has settled on new draws; after
 the last warmup transition T is the moving average of log T over its last ~20 values.
+
+The learning rate (0.02 a step by default) bounds a random walk: Adam divides the signal by its
+own running scale, so where ChEES is flat and the signal is noise (one chain, per-chain
+warmup) log T still moves about lr a step, with a sign that persists over ~1/(1 - b1) steps.
+At 0.05 that walk sent single chains of a 6-d regression (blr) to T = 2-5.5 against the 0.7-0.8
+the others found, and their long trajectories set the cost of the run (2.2 to 6.8 gradients a
+draw over six seeds); at 0.02 the spread is 2.2-3.4 and ESS per gradient doubles there
+(benchmarks/results/plasticity/trajectory_learning_rate.md). A consistent signal still moves log
+T by up to 0.02 x the ~350 steps of the last window, a factor e^7.
 """
 
 from __future__ import annotations
