@@ -69,35 +69,31 @@ def worse_mode_potential(params):
     return -jnp.logaddexp(good, worse)
 
 
-def test_half_the_chains_in_a_worse_mode_are_moved_to_the_best_one():
-    """Two of four chains start in the worse mode: measured against the best chain (not the
-    median, which a 2:2 split puts halfway) they are far out and restart from it in warmup."""
+def run_worse_mode(starts, num_warmup):
+    """Four vectorised chains from ``starts``; their draws (chain, draw)."""
     mcmc = MCMC(
         SpikingKernel(potential_fn=worse_mode_potential),
-        num_warmup=300,
+        num_warmup=num_warmup,
         num_samples=100,
         num_chains=4,
         chain_method="vectorized",
         progress_bar=False,
     )
-    mcmc.run(jax.random.PRNGKey(0), init_params={"x": jnp.array([-5.0, 5.0, -5.1, 5.1])})
-    x = np.asarray(mcmc.get_samples(group_by_chain=True)["x"])
+    mcmc.run(jax.random.PRNGKey(0), init_params={"x": jnp.array(starts)})
+    return np.asarray(mcmc.get_samples(group_by_chain=True)["x"])
+
+
+def test_half_the_chains_in_a_worse_mode_are_moved_to_the_best_one():
+    """Two of four chains start in the worse mode: measured against the best chain (not the
+    median, which a 2:2 split puts halfway) they are far out and restart from it in warmup."""
+    x = run_worse_mode([-5.0, 5.0, -5.1, 5.1], num_warmup=300)
     assert np.all(np.abs(x + 5.0) < 2.0), x.mean(axis=1)
 
 
 def test_chains_still_in_a_worse_mode_when_warmup_ends_are_moved():
     """Three of four chains in the worse mode and a warmup of 40 transitions, shorter than
     the 50 a far-out chain is given: only the rule for warmup's last transition moves them."""
-    mcmc = MCMC(
-        SpikingKernel(potential_fn=worse_mode_potential),
-        num_warmup=40,
-        num_samples=100,
-        num_chains=4,
-        chain_method="vectorized",
-        progress_bar=False,
-    )
-    mcmc.run(jax.random.PRNGKey(0), init_params={"x": jnp.array([-5.0, 5.0, 5.1, 4.9])})
-    x = np.asarray(mcmc.get_samples(group_by_chain=True)["x"])
+    x = run_worse_mode([-5.0, 5.0, 5.1, 4.9], num_warmup=40)
     assert np.all(np.abs(x + 5.0) < 2.0), x.mean(axis=1)
 
 
