@@ -65,6 +65,15 @@ def find_mode(logdensity, start, max_iterations: int = MAX_ITERATIONS):
     return x, jax.grad(loss)(x), iterations
 
 
+def _float64():
+    """jax's float64 context: ``jax.enable_x64``, or ``jax.experimental``'s in older jax."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64
+
+    return enable_x64()
+
+
 def preconditioner(logdensity, starts) -> tuple[Preconditioner, float, float]:
     """(the Laplace factor at the highest of the modes found from ``starts`` (S, d), or the
     identity at the first start where none is; seconds; compile seconds).
@@ -86,7 +95,7 @@ def preconditioner(logdensity, starts) -> tuple[Preconditioner, float, float]:
 
     start = starts[0]
     jax.clear_caches()
-    with jax.enable_x64(True):
+    with _float64():
         starts64 = jnp.asarray(starts, jnp.float64)
         compiled, compile_s = compile_ahead(search, starts64)
         (x, grad, iterations, hessian), seconds = time_call(compiled, starts64)
