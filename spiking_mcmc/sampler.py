@@ -27,6 +27,14 @@ from spiking_mcmc.discrete import block as discrete_block
 from spiking_mcmc.dynamics.base import Dynamics, PositionState
 from spiking_mcmc.warmup import WarmupOptions, WarmupState
 
+# The draws that chains share under cross-chain warmup (the jittered step and duration) come
+# from fold_in(chain 0's transition key, SHARED_STREAM), a stream no chain draws from. Each
+# dynamics draws its own per-chain variables from fold_in(key, 1) and its children, and jax's
+# partitionable threefry makes split(k, n)[i] == fold_in(k, i): a shared key of fold_in(key, 1)
+# made chain 0's trajectory duration the same bits as its first momentum, which broke
+# reversibility (one chain of gaussian_ill_d100: 0.05-0.6 sd off in x[1]).
+SHARED_STREAM = 1 << 20
+
 
 class SamplerState(NamedTuple):
     """C chains: their positions (C, d), warmup state, the transitions made so far, and
@@ -188,7 +196,7 @@ def build(
             )
         if pooled:
             params = network_params(dynamics, settings, state.warmup)
-            shared_key = jax.random.fold_in(keys_transition[0], 1)
+            shared_key = jax.random.fold_in(keys_transition[0], SHARED_STREAM)
 
             def move(key_state_units):
                 key, chain, chain_units = key_state_units

@@ -101,6 +101,37 @@ def test_cross_chain_shares_one_network_and_steps_in_lock_step(precision):
     assert network.decoders.shape == (2, 2)
 
 
+def standard_normal():
+    import numpyro
+    import numpyro.distributions as dist
+
+    numpyro.sample("x", dist.Normal(0.0, 1.0))
+
+
+@pytest.mark.parametrize("trajectory_length", [2.0, 3.0])
+def test_shared_draws_are_independent_of_the_first_chains_own(trajectory_length):
+    """One chain under cross-chain warmup, fixed settings, N(0, 1): the shared draws (step
+    jitter, duration) must not be chain 0's own momentum draws. When they were (a shared key
+    equal to chain 0's fold_in(key, 1)), long durations came with large momenta and 20,000
+    draws had mean -0.28 (batch-means z = -111, T = 2) and E[x^2] - 1 = -0.64 (z = -89, T = 3).
+    Both must be within 4 batch-means standard errors (50 batches) of 0 and 1."""
+    kernel = SpikingKernel(
+        standard_normal,
+        adaptation="cross_chain",
+        step_size=0.25,
+        adapt_step_size=False,
+        trajectory_length=trajectory_length,
+        adapt_trajectory_length=False,
+        adapt_mass_matrix=False,
+    )
+    mcmc = run(kernel, 0, 20_000, 1, init_params={"x": jnp.asarray(0.3)})
+    x = np.asarray(mcmc.get_samples()["x"], np.float64)
+    for statistic in (x, x**2 - 1.0):
+        batches = statistic.reshape(50, -1).mean(axis=1)
+        z = statistic.mean() / (batches.std(ddof=1) / np.sqrt(50))
+        assert abs(z) < 4.0, (trajectory_length, statistic.mean(), z)
+
+
 def test_cross_chain_run_resumes_from_its_pickled_last_state():
     """The shared adaptation (no chain axis) survives pickling and MCMC's post_warmup_state."""
     joined, whole, state = run_split_and_whole(
