@@ -165,6 +165,8 @@ def plateau_state(optimizer_state):
 
 
 class OptState(NamedTuple):
+    """The guide's parameters, Adam's (and the plateau rule's) state, and the ELBO draws' key."""
+
     params: dict
     optimizer_state: object
     key: jax.Array
