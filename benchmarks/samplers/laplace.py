@@ -21,7 +21,7 @@ import numpy as np
 
 MAX_ITERATIONS = 2000
 NEWTON_DECREMENT = 1.0  # g^T H^-1 g at the mode found: within about one sd of the mode
-EIGENVALUE_FLOOR = 1e-12  # relative to the largest: rounding in float32 Hessians
+EIGENVALUE_FLOOR = 1e-12  # relative to the largest: rounding in the (float64) Hessian
 
 
 class Preconditioner(NamedTuple):
@@ -32,7 +32,7 @@ class Preconditioner(NamedTuple):
     marginal_sd: jax.Array  # (d,) 1 / sqrt(H_ii): the mean-field optimum for a Gaussian
     found: bool  # a mode with positive curvature was found
     reason: str  # why not, when not
-    iterations: int
+    iterations: int  # L-BFGS iterations of the longest search
 
 
 def find_mode(logdensity, start, max_iterations: int = MAX_ITERATIONS):
