@@ -35,7 +35,6 @@ import json
 import os
 import platform
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -111,18 +110,6 @@ def kernel_for(method: str, posterior):
     raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
 
 
-def _compiled(fn, *args):
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    return compiled, time.perf_counter() - start
-
-
-def _timed(fn, *args):
-    start = time.perf_counter()
-    out = jax.block_until_ready(fn(*args))
-    return out, time.perf_counter() - start
-
-
 def run(kernel, posterior, key, num_warmup, num_samples, num_chains, fields=(), repeats=3):
     """Chains one after another through the kernel's own ``init`` / ``sample``, in loops
     compiled ahead of time (compilation timed apart, once); NumPyro's Gibbs kernels take one
@@ -131,6 +118,8 @@ def run(kernel, posterior, key, num_warmup, num_samples, num_chains, fields=(), 
     is shared. Returns (samples (chain, draw, ...), fields (chain, draw, ...), seconds of
     warmup and sampling, compile seconds)."""
     from numpyro.util import nested_attrgetter
+
+    from spiking_mcmc.timing import compile_ahead, time_call
 
     args, kwargs = posterior.args, posterior.kwargs
     sample_field = kernel.sample_field
@@ -152,14 +141,14 @@ def run(kernel, posterior, key, num_warmup, num_samples, num_chains, fields=(), 
     for key_chain in jax.random.split(key, num_chains):
         state = kernel.init(key_chain, num_warmup, None, args, kwargs)
         if compiled is None:
-            warmup_fn, warmup_compile = _compiled(warmup, state)
-            state_after, _ = _timed(warmup_fn, state)
-            sample_fn, sample_compile = _compiled(sample, state_after)
+            warmup_fn, warmup_compile = compile_ahead(warmup, state)
+            state_after, _ = time_call(warmup_fn, state)
+            sample_fn, sample_compile = compile_ahead(sample, state_after)
             compiled, compile_s = (warmup_fn, sample_fn), warmup_compile + sample_compile
         best = np.inf
         for _ in range(repeats):
-            warm, warmup_s = _timed(compiled[0], state)
-            (last, (z, extra)), sampling_s = _timed(compiled[1], warm)
+            warm, warmup_s = time_call(compiled[0], state)
+            (last, (z, extra)), sampling_s = time_call(compiled[1], warm)
             best = min(best, warmup_s + sampling_s)
         seconds += best
         constrain = kernel.postprocess_fn(args, kwargs)
