@@ -56,9 +56,8 @@ def initialize(kernel, key, init_params, model_args, model_kwargs):
         return ModelDensity(init_params, None, None)
     validation.check_dtype((model_args, model_kwargs), "the model's data")
     try:
-        with (
-            warnings.catch_warnings()
-        ):  # unmarked discrete sites get spiking units, not enumeration
+        # unmarked discrete sites get spiking units, not enumeration: NumPyro's note is moot
+        with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Some algorithms will automatically enumerate")
             info = initialize_model(
                 key,
