@@ -72,6 +72,7 @@ class Guide(NamedTuple):
     centre: jax.Array  # (d,) x*: m at u = 0
     factor: jax.Array  # (d, d) P
     init_diagonal: jax.Array  # (d,) at the start: s (normal) or T's diagonal (mvn)
+    log_det_factor: jax.Array  # log |det P|, once rather than at every ELBO step
 
 
 def guide_for(family: str, preconditioner: Preconditioner) -> Guide:
@@ -82,9 +83,11 @@ def guide_for(family: str, preconditioner: Preconditioner) -> Guide:
         raise ValueError(f"family must be 'normal' or 'mvn', not {family!r}")
     ones = jnp.ones_like(preconditioner.centre)
     if not preconditioner.found:
-        return Guide(family, preconditioner.centre, preconditioner.factor, INIT_SCALE * ones)
-    diagonal = preconditioner.marginal_sd if family == "normal" else ones
-    return Guide(family, preconditioner.centre, preconditioner.factor, diagonal)
+        diagonal = INIT_SCALE * ones
+    else:
+        diagonal = preconditioner.marginal_sd if family == "normal" else ones
+    log_det_factor = jnp.linalg.slogdet(preconditioner.factor)[1]
+    return Guide(family, preconditioner.centre, preconditioner.factor, diagonal, log_det_factor)
 
 
 def init_params(guide: Guide) -> dict:
@@ -108,7 +111,7 @@ def log_det_scale(guide: Guide, params) -> jax.Array:
     """log |det S| (the Gaussian's entropy up to a constant)."""
     if guide.family == "normal":
         return jnp.sum(params["log_scale"])
-    return jnp.linalg.slogdet(guide.factor)[1] + jnp.sum(jnp.diag(params["tril"]))
+    return guide.log_det_factor + jnp.sum(jnp.diag(params["tril"]))
 
 
 def mean(guide: Guide, params) -> jax.Array:
